@@ -1,0 +1,42 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Each sets itself up when needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test setup venv lint lock clean
+
+demo: setup
+	$(BIN)/epifeeds demo
+
+test: setup lint
+	$(BIN)/pytest
+
+setup: venv
+	$(BIN)/epifeeds setup
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint dbt_project/models dbt_project/tests dbt_project/macros
+
+# Re-resolve the lock from pyproject.toml's ranges (needs the package registry).
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet ".[dev]"
+	{ echo "# Exact versions of every Python dependency, tested together on Python 3.11 (regenerate: make lock)."; \
+	  .lock-venv/bin/pip freeze --exclude-editable | grep -v -E '^(pip|setuptools|wheel|epifeeds)[= ]'; } > requirements.lock
+	rm -rf .lock-venv
+
+clean:
+	rm -rf $(VENV) .airflow var dbt_project/target dbt_project/logs

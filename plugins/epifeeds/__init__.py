@@ -1,0 +1,1 @@
+"""epifeeds: the epidemic-response feed platform (ingest, warehouse, data quality, alerts)."""

@@ -1,0 +1,1 @@
+"""Feed contracts, clients, parsers and reporter-name resolution."""
