@@ -17,7 +17,6 @@ REPORT_TIMEZONE = "Asia/Shanghai"
 # Airflow connection ids: the DAGs read these, the CLI and docker-compose provide them.
 WAREHOUSE_CONN_ID = "epifeeds_warehouse"
 DISTRICT_API_CONN_ID = "epifeeds_district_api"
-ALERT_WEBHOOK_CONN_ID = "epifeeds_alert_webhook"
 
 
 def _env(name: str, default: str) -> str:

@@ -1,0 +1,38 @@
+"""Watch for reports that never came, and alert once per root cause."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
+
+DOC = """
+### Feed watchdog
+
+Absent data fires no Asset event, so this DAG runs on the clock (hourly, Asia/Shanghai). Each run
+checks rule C1 for every district and the city bulletin against the reporting calendar
+(`dbt_project/seeds/reporting_calendar.csv`): a report not landed by its deadline plus grace opens a
+finding and one alert; a late report is a warning; an alert resolves (with a notice) when the data
+lands. Alerts go to `EPIFEEDS_ALERT_WEBHOOK_URL`.
+"""
+
+
+@dag(
+    schedule=CronTriggerTimetable("0 * * * *", timezone="Asia/Shanghai"),
+    catchup=False,
+    doc_md=DOC,
+    tags=["epifeeds", "quality", "alerts"],
+    default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(minutes=1)},
+)
+def feed_watchdog():
+    @task
+    def check_completeness_and_alert() -> dict:
+        from epifeeds.tasks import watch_district_feed
+
+        context = get_current_context()
+        return watch_district_feed(context["data_interval_end"], context["run_id"])
+
+    check_completeness_and_alert()
+
+
+feed_watchdog()

@@ -1,0 +1,47 @@
+"""Ingest district daily reports (区县日报) from the districts' JSON API."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
+
+from epifeeds.assets import LANDING_ASSETS
+
+DOC = """
+### Ingest district daily reports
+
+Each run, at 09:30 Asia/Shanghai, pulls the previous day's reports (and the two days before, to
+catch late and revised reports) from the district-report API (Airflow connection
+`epifeeds_district_api`: an http connection whose password is the token). Every payload is
+archived by sha256 and recorded in `landing.batches` before parsing; typed rows go to
+`landing.district_reports` as versions, bad rows to `landing.rejects` with their reason. The
+`landing.district_reports` Asset then triggers `build_warehouse`; the GX suite
+`landing__district_reports` validates each changed day into `dq.check_results`.
+"""
+
+
+@dag(
+    schedule=CronTriggerTimetable("30 9 * * *", timezone="Asia/Shanghai"),
+    catchup=False,
+    doc_md=DOC,
+    tags=["epifeeds", "ingest", "district_reports"],
+    default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(minutes=2)},
+)
+def ingest_district_reports():
+    @task(outlets=[LANDING_ASSETS["district_reports"]])
+    def land() -> list[dict]:
+        from epifeeds.tasks import ingest_district_reports_for_run
+
+        return ingest_district_reports_for_run(get_current_context()["data_interval_end"])
+
+    @task
+    def validate(deliveries: list[dict]) -> list[dict]:
+        from epifeeds.tasks import validate_district_reports
+
+        return validate_district_reports(deliveries, get_current_context()["run_id"])
+
+    validate(land())
+
+
+ingest_district_reports()

@@ -1,0 +1,1 @@
+"""Alerts: findings grouped by root cause, notified once, re-notified after suppression, resolved."""

@@ -1,0 +1,240 @@
+"""The `epifeeds` command: setup, demo, run (backfill through Airflow), status, sim."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from collections.abc import Callable
+from contextlib import ExitStack
+from datetime import date, timedelta
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from epifeeds import platform
+from epifeeds.settings import Settings, load_settings
+
+console = Console()
+WAREHOUSE_SCHEMAS = ("landing", "dq", "seeds", "staging", "marts")
+
+
+def _prepare(settings: Settings, *, quiet_airflow: bool) -> None:
+    """Environment, databases, Airflow metadata and the dbt manifest: everything a run needs (idempotent)."""
+    env = platform.airflow_environment(settings)
+    if quiet_airflow:
+        env["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
+    platform.apply_environment(env)
+    platform.check_postgres(settings)
+    for name in platform.ensure_databases(settings):
+        console.print(f"created database [bold]{name}[/]")
+    platform.migrate_airflow_db()
+    from epifeeds.warehouse import build_manifest
+
+    build_manifest(settings)
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    _prepare(settings, quiet_airflow=True)
+    console.print(
+        f"ready: databases {settings.warehouse_db} and {settings.airflow_db} on {settings.pg_host}:{settings.pg_port},"
+        f" Airflow home {settings.airflow_home}, dbt manifest built"
+    )
+    return 0
+
+
+def run_report_dates(report_dates: list[date], step: Callable[[str], None] | None = None) -> list[dict]:
+    """The whole DAG chain through Airflow for each report date, in order; returns one record per DAG run."""
+    from epifeeds.platform import INGEST_LOCAL_TIME, WATCHDOG_LOCAL_TIME, run_dag, run_time_for
+
+    runs = []
+    for report_date in report_dates:
+        ingest_at = run_time_for(report_date, INGEST_LOCAL_TIME)
+        plan = [
+            ("ingest_district_reports", ingest_at),
+            ("build_warehouse", ingest_at + timedelta(minutes=1)),
+            ("feed_watchdog", run_time_for(report_date, WATCHDOG_LOCAL_TIME)),
+        ]
+        for dag_id, logical_date in plan:
+            if step:
+                step(f"{report_date} {dag_id}")
+            dag_run = run_dag(dag_id, logical_date)
+            state = str(getattr(dag_run, "state", "unknown"))
+            runs.append({"report_date": report_date.isoformat(), "dag_id": dag_id, "state": state})
+            if "success" not in state:
+                raise SystemExit(
+                    f"{dag_id} failed for report date {report_date} (state {state}); "
+                    f"see its task logs under {load_settings().airflow_home / 'logs'} and re-run "
+                    f"`epifeeds run --from {report_date} --to {report_dates[-1]}` once fixed"
+                )
+    return runs
+
+
+def _run_with_progress(report_dates: list[date]) -> list[dict]:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        bar = progress.add_task("starting", total=len(report_dates) * 3)
+
+        def step(label: str) -> None:
+            if progress.tasks[bar].description != "starting":
+                progress.advance(bar)
+            progress.update(bar, description=label)
+
+        runs = run_report_dates(report_dates, step)
+        progress.update(bar, completed=len(report_dates) * 3, description="all runs finished")
+    return runs
+
+
+def _date_range(first: date, last: date) -> list[date]:
+    if last < first:
+        raise SystemExit(f"--to {last} is before --from {first}")
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    _prepare(settings, quiet_airflow=not args.verbose)
+    runs = _run_with_progress(_date_range(args.date_from, args.date_to))
+    _print_summary(settings, runs, delivered=None)
+    return 0
+
+
+def _reset_warehouse(settings: Settings) -> None:
+    import psycopg
+
+    with psycopg.connect(settings.warehouse_dsn, autocommit=True) as conn:
+        for schema in WAREHOUSE_SCHEMAS:
+            conn.execute(f"drop schema if exists {schema} cascade")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from epifeeds.alerts.receiver import webhook_receiver
+    from epifeeds.sim.generate import generate
+    from epifeeds.sim.server import serve_in_background
+
+    settings = load_settings()
+    _prepare(settings, quiet_airflow=not args.verbose)
+    if args.feeds_dir:
+        sim_dir = Path(args.feeds_dir)
+    else:
+        sim_dir = settings.home / "var" / "demo" / "sim"
+        shutil.rmtree(sim_dir, ignore_errors=True)
+        generate(sim_dir, days=args.days, seed=args.seed, faults=args.faults)
+    truth = json.loads((sim_dir / "ground_truth.json").read_text(encoding="utf-8"))
+    first = date.fromisoformat(truth["start"])
+    report_dates = _date_range(first, first + timedelta(days=int(truth["days"]) - 1))
+    console.print(
+        f"demo: {len(report_dates)} simulated days from {first} (seed {truth.get('seed')}, faults "
+        f"{truth.get('faults')}), {len(truth.get('faults_planted', truth.get('planted', [])))} planted faults"
+    )
+    if not args.keep_warehouse:
+        console.print(
+            f"demo: starting from an empty warehouse (schemas {', '.join(WAREHOUSE_SCHEMAS)} reset)"
+        )
+        _reset_warehouse(settings)
+
+    with ExitStack() as stack:
+        api_url = stack.enter_context(serve_in_background(sim_dir, settings.district_api_token))
+        webhook_url, received = stack.enter_context(webhook_receiver())
+        platform.apply_environment(
+            platform.airflow_environment(settings, district_api_url=api_url)
+            | {"EPIFEEDS_ALERT_WEBHOOK_URL": webhook_url},
+            override=True,
+        )
+        console.print(f"demo: simulator serving at {api_url}, alerts delivered to {webhook_url}")
+        runs = _run_with_progress(report_dates)
+        delivered = list(received.messages)
+    _print_summary(settings, runs, delivered)
+    return 0
+
+
+def _print_summary(settings: Settings, runs: list[dict], delivered: list[dict] | None) -> None:
+    from epifeeds.status import platform_status
+
+    status = platform_status(settings.warehouse_dsn)
+    succeeded = sum("success" in r["state"] for r in runs)
+    console.print(f"\n[bold]Airflow runs:[/] {succeeded} of {len(runs)} succeeded")
+    table = Table("table", "rows", title="Rows per table")
+    for name, count in status["rows"].items():
+        table.add_row(name, str(count))
+    console.print(table)
+    checks = status.get("checks", {})
+    console.print(
+        f"[bold]Checks:[/] {checks.get('pass', 0)} passed, {checks.get('fail', 0)} failed"
+        + (f" (by rule: {status['failed_checks_by_rule']})" if status.get("failed_checks_by_rule") else "")
+    )
+    for reject in status.get("rejects", []):
+        console.print(
+            f"  rejected {reject['report_date']} row {reject['row']} ({reject['reporter']}): {reject['reason']}"
+        )
+    if delivered is not None:
+        console.print(f"[bold]Alerts sent:[/] {len(delivered)} messages delivered to the webhook")
+        for message in delivered:
+            console.print(f"  {message['kind']:>8}: {message['title']}")
+    open_alerts = [a for a in status.get("alerts", []) if a["status"] == "open"]
+    console.print(f"[bold]Open alerts:[/] {len(open_alerts)}")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from epifeeds.status import platform_status
+
+    status = platform_status(load_settings().warehouse_dsn)
+    if args.format == "json":
+        print(json.dumps(status, ensure_ascii=False, indent=2, default=str))
+    else:
+        for key, value in status.items():
+            console.print(f"[bold]{key}[/]: {value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="epifeeds", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    setup = commands.add_parser("setup", help="create databases, migrate Airflow, build the dbt manifest")
+    setup.set_defaults(func=cmd_setup)
+
+    demo = commands.add_parser(
+        "demo", help="run the whole platform over simulated feeds and print what happened"
+    )
+    demo.add_argument("--days", type=int, default=5)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--faults", choices=("none", "default", "all"), default="default")
+    demo.add_argument("--feeds-dir", help="replay an existing simulation (made by `epifeeds sim generate`)")
+    demo.add_argument(
+        "--keep-warehouse", action="store_true", help="do not reset the warehouse schemas first"
+    )
+    demo.add_argument("--verbose", action="store_true", help="show Airflow's task logs")
+    demo.set_defaults(func=cmd_demo)
+
+    run = commands.add_parser("run", help="run the DAG chain through Airflow for each report date in a range")
+    run.add_argument("--from", dest="date_from", type=date.fromisoformat, required=True)
+    run.add_argument("--to", dest="date_to", type=date.fromisoformat, required=True)
+    run.add_argument("--verbose", action="store_true", help="show Airflow's task logs")
+    run.set_defaults(func=cmd_run)
+
+    status = commands.add_parser("status", help="rows per table, checks, alerts")
+    status.add_argument("--format", choices=("text", "json"), default="text")
+    status.set_defaults(func=cmd_status)
+
+    from epifeeds.sim.cli import register
+
+    register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except platform.PlatformSetupError as problem:
+        console.print(f"[red]epifeeds: {problem}[/]", soft_wrap=True)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""The district daily report feed: pull one report date from the API and land it."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import psycopg
+
+from epifeeds.feeds.contracts import DISTRICT_REPORTS
+from epifeeds.feeds.http_client import fetch_district_report_pages, records_from_pages
+from epifeeds.feeds.names import load_district_roster
+from epifeeds.feeds.parsing import ParseResult, parse_district_records
+from epifeeds.landing.loader import Delivery, LandingOutcome, land_delivery
+from epifeeds.landing.schema import ensure_landing_schema
+
+
+def report_dates_to_pull(report_date: date, lookback_days: int) -> list[date]:
+    """The run's own report date and the days before it, oldest first, so late and revised reports land."""
+    return [report_date - timedelta(days=offset) for offset in range(lookback_days, -1, -1)]
+
+
+def ingest_district_reports(
+    warehouse_dsn: str,
+    archive_url: str,
+    api_url: str,
+    token: str,
+    report_dates: list[date],
+    as_of: datetime,
+) -> list[LandingOutcome]:
+    """Pull, archive and land each report date; returns one outcome per delivery."""
+    roster = load_district_roster()
+    outcomes = []
+    with psycopg.connect(warehouse_dsn) as conn:
+        ensure_landing_schema(conn)
+        for report_date in report_dates:
+            payload = fetch_district_report_pages(api_url, token, report_date, as_of=as_of)
+
+            def parse(raw: bytes, day: date = report_date) -> ParseResult:
+                return parse_district_records(
+                    DISTRICT_REPORTS,
+                    records_from_pages(raw),
+                    report_date=day,
+                    received_at=as_of,
+                    roster=roster,
+                )
+
+            delivery = Delivery(
+                feed=DISTRICT_REPORTS.feed,
+                reporter="*",
+                report_date=report_date,
+                source_uri=f"{api_url.rstrip('/')}/api/v1/district-reports?report_date={report_date}",
+                payload=payload,
+                received_at=as_of,
+            )
+            outcomes.append(land_delivery(conn, DISTRICT_REPORTS, archive_url, delivery, parse))
+    return outcomes

@@ -1,0 +1,1 @@
+"""Raw archive, batch ledger, COPY loader, revision versioning and rejects."""

@@ -1,0 +1,40 @@
+"""Raw payloads kept byte-for-byte, content-addressed by sha256, under an fsspec URL."""
+
+from __future__ import annotations
+
+import hashlib
+
+import fsspec
+
+
+def sha256_of(payload: bytes) -> str:
+    return hashlib.sha256(payload).hexdigest()
+
+
+def archive_path(archive_url: str, feed: str, sha256: str) -> str:
+    return f"{archive_url.rstrip('/')}/{feed}/{sha256[:2]}/{sha256}"
+
+
+def archive_payload(archive_url: str, feed: str, payload: bytes) -> tuple[str, str]:
+    """Store the payload once (write-once: same bytes, same path) and return (sha256, archive path)."""
+    digest = sha256_of(payload)
+    path = archive_path(archive_url, feed, digest)
+    fs, fs_path = fsspec.core.url_to_fs(path)
+    if not fs.exists(fs_path):
+        fs.makedirs(fs_path.rsplit("/", 1)[0], exist_ok=True)
+        temporary = f"{fs_path}.partial"
+        with fs.open(temporary, "wb") as handle:
+            handle.write(payload)
+        fs.mv(temporary, fs_path)
+    return digest, path
+
+
+def read_archived(archive_url: str, feed: str, sha256: str) -> bytes:
+    """The archived payload, checked against its address, for replaying a load."""
+    with fsspec.open(archive_path(archive_url, feed, sha256), "rb") as handle:
+        payload = handle.read()
+    if sha256_of(payload) != sha256:
+        raise ValueError(
+            f"archived {feed} payload {sha256} is corrupt: its content no longer matches its hash"
+        )
+    return payload

@@ -1,0 +1,131 @@
+"""DDL for the landing and dq schemas; feed tables derive from their contracts."""
+
+from __future__ import annotations
+
+import psycopg
+
+from epifeeds.feeds.contracts import CONTRACTS, FeedContract
+
+LEDGER_DDL = """
+create schema if not exists landing;
+create schema if not exists dq;
+
+create table if not exists landing.batches (
+    batch_id bigserial primary key,
+    feed text not null,
+    reporter text not null,
+    report_date date not null,
+    source_uri text not null,
+    sha256 text not null,
+    received_at timestamptz not null,
+    status text not null check (status in ('received', 'landed', 'quarantined')),
+    rows_read integer,
+    rows_landed integer,
+    rows_rejected integer,
+    message text,
+    unique (feed, reporter, report_date, sha256)
+);
+
+create table if not exists landing.rejects (
+    reject_id bigserial primary key,
+    batch_id bigint not null references landing.batches (batch_id),
+    feed text not null,
+    reporter text not null,
+    report_date date not null,
+    row_number integer not null,
+    raw_values jsonb not null,
+    reason text not null
+);
+
+create table if not exists dq.check_runs (
+    check_run_id bigserial primary key,
+    suite text not null,
+    feed text,
+    report_date date,
+    run_id text,
+    started_at timestamptz not null default now(),
+    is_success boolean not null,
+    statistics jsonb
+);
+
+create table if not exists dq.check_results (
+    check_result_id bigserial primary key,
+    check_run_id bigint references dq.check_runs (check_run_id),
+    check_name text not null,
+    rule text not null,
+    feed text not null,
+    reporter text,
+    report_date date,
+    observed jsonb,
+    expected jsonb,
+    severity text not null check (severity in ('info', 'warn', 'error', 'critical')),
+    status text not null check (status in ('pass', 'fail', 'silenced')),
+    run_id text,
+    checked_at timestamptz not null default now()
+);
+
+create table if not exists dq.findings (
+    finding_id bigserial primary key,
+    finding_key text not null unique,
+    rule text not null,
+    feed text not null,
+    reporter text not null,
+    report_date date not null,
+    severity text not null,
+    summary text not null,
+    details jsonb not null default '{}',
+    status text not null default 'open' check (status in ('open', 'resolved', 'silenced')),
+    first_seen_at timestamptz not null,
+    last_seen_at timestamptz not null,
+    resolved_at timestamptz
+);
+
+create table if not exists dq.alerts (
+    alert_id bigserial primary key,
+    root_cause_key text not null unique,
+    rule text not null,
+    feed text not null,
+    reporter text not null,
+    report_date date not null,
+    severity text not null,
+    title text not null,
+    body text not null,
+    status text not null default 'open' check (status in ('open', 'resolved')),
+    opened_at timestamptz not null,
+    last_notified_at timestamptz,
+    notify_count integer not null default 0,
+    resolved_at timestamptz,
+    resolution_notified_at timestamptz
+);
+
+create table if not exists dq.notifications (
+    notification_id bigserial primary key,
+    alert_id bigint not null references dq.alerts (alert_id),
+    kind text not null check (kind in ('open', 'reminder', 'resolved')),
+    channel text not null,
+    attempted_at timestamptz not null,
+    is_delivered boolean not null,
+    response text
+);
+"""
+
+
+def feed_table_ddl(contract: FeedContract) -> str:
+    columns = [f"    {c.name} {c.pg_type}{' not null' if c.required else ''}" for c in contract.columns]
+    columns += [
+        "    _batch_id bigint not null references landing.batches (batch_id)",
+        "    _loaded_at timestamptz not null",
+        "    _version integer not null",
+        "    _row_hash text not null",
+        f"    primary key ({', '.join(contract.key)}, _version)",
+    ]
+    body = ",\n".join(columns)
+    return f"create table if not exists {contract.landing_table} (\n{body}\n);"
+
+
+def ensure_landing_schema(conn: psycopg.Connection) -> None:
+    """Create the landing and dq tables if they are missing (idempotent)."""
+    with conn.transaction():
+        conn.execute(LEDGER_DDL)
+        for contract in CONTRACTS.values():
+            conn.execute(feed_table_ddl(contract))

@@ -1,0 +1,1 @@
+"""Data-quality checks: GX validations, roster completeness, and the result store."""

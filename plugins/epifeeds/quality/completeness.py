@@ -1,0 +1,152 @@
+"""Rule C1: every active reporter delivered by its deadline. Absent data fires no event, so this is
+run on a clock (the feed_watchdog DAG) against the roster and the reporting calendar."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from epifeeds.feeds.contracts import DISTRICT_REPORTS
+from epifeeds.feeds.names import SEEDS_DIR, DistrictRoster
+from epifeeds.quality.results import CheckResult, store_check_run
+from epifeeds.settings import REPORT_TIMEZONE
+
+
+@dataclass(frozen=True)
+class Deadline:
+    feed: str
+    reporter_level: str
+    active_from: date  # the first report date this feed is expected for
+    days_after: int
+    local_time: time
+    grace: timedelta
+
+    def due_at(self, report_date: date) -> datetime:
+        local = datetime.combine(report_date + timedelta(days=self.days_after), self.local_time)
+        return local.replace(tzinfo=ZoneInfo(REPORT_TIMEZONE))
+
+    def alert_at(self, report_date: date) -> datetime:
+        return self.due_at(report_date) + self.grace
+
+
+def load_reporting_calendar() -> dict[tuple[str, str], Deadline]:
+    with (SEEDS_DIR / "reporting_calendar.csv").open(encoding="utf-8", newline="") as handle:
+        return {
+            (row["feed"], row["reporter_level"]): Deadline(
+                feed=row["feed"],
+                reporter_level=row["reporter_level"],
+                active_from=date.fromisoformat(row["active_from"]),
+                days_after=int(row["deadline_days_after_report_date"]),
+                local_time=time.fromisoformat(row["deadline_local_time"]),
+                grace=timedelta(minutes=int(row["grace_minutes"])),
+            )
+            for row in csv.DictReader(handle)
+        }
+
+
+def report_dates_due(as_of: datetime, deadline: Deadline, lookback_days: int) -> list[date]:
+    """Report dates whose deadline plus grace has passed at `as_of`, newest `lookback_days` of them."""
+    local_today = as_of.astimezone(ZoneInfo(REPORT_TIMEZONE)).date()
+    candidates = [local_today - timedelta(days=n) for n in range(lookback_days + deadline.days_after, -1, -1)]
+    due = [day for day in candidates if deadline.alert_at(day) <= as_of and day >= deadline.active_from]
+    return due[-lookback_days:]
+
+
+def check_district_completeness(
+    conn: psycopg.Connection, roster: DistrictRoster, as_of: datetime, run_id: str, lookback_days: int = 3
+) -> list[CheckResult]:
+    """C1 for the district feed: one result per reporter and due report date; findings opened or resolved."""
+    calendar = load_reporting_calendar()
+    results: list[CheckResult] = []
+    for district in roster.districts:
+        deadline = calendar[(DISTRICT_REPORTS.feed, district.district_level)]
+        for report_date in report_dates_due(as_of, deadline, lookback_days):
+            first_received = conn.execute(
+                "select min(b.received_at) from landing.district_reports as r"
+                " join landing.batches as b on b.batch_id = r._batch_id"
+                " where r.district_id = %s and r.report_date = %s and b.received_at <= %s",
+                (district.district_id, report_date, as_of),
+            ).fetchone()[0]
+            reporter = f"{district.district_name} ({district.district_id})"
+            due_at = deadline.due_at(report_date)
+            if first_received is None:
+                status, severity = "fail", "error"
+                summary = (
+                    f"{reporter} did not deliver its district report for {report_date}: due {due_at:%Y-%m-%d %H:%M %Z},"
+                    f" nothing received by {as_of.astimezone(due_at.tzinfo):%Y-%m-%d %H:%M %Z}"
+                )
+            elif first_received > due_at:
+                status, severity = "fail", "warn"
+                summary = f"{reporter} delivered its district report for {report_date} late: received {first_received.astimezone(due_at.tzinfo):%Y-%m-%d %H:%M}, due {due_at:%H:%M %Z}"
+            else:
+                status, severity, summary = "pass", "info", ""
+            result = CheckResult(
+                check_name="report_delivered_by_deadline",
+                rule="C1",
+                feed=DISTRICT_REPORTS.feed,
+                reporter=district.district_id,
+                report_date=report_date,
+                observed={"first_received_at": first_received.isoformat() if first_received else None},
+                expected={
+                    "due_at": due_at.isoformat(),
+                    "alert_after": deadline.alert_at(report_date).isoformat(),
+                },
+                severity=severity,
+                status=status,
+            )
+            results.append(result)
+            _record_finding(conn, result, summary, as_of)
+    store_check_run(
+        conn,
+        suite="completeness",
+        feed=DISTRICT_REPORTS.feed,
+        report_date=None,
+        run_id=run_id,
+        results=results,
+    )
+    return results
+
+
+def finding_key(rule: str, kind: str, feed: str, reporter: str, report_date: date) -> str:
+    return f"{rule}:{kind}:{feed}:{reporter}:{report_date}"
+
+
+def _record_finding(conn: psycopg.Connection, result: CheckResult, summary: str, as_of: datetime) -> None:
+    """Open (or keep open) the finding for a failed check; resolve the 'missing' one once data is there."""
+    missing_key = finding_key("C1", "missing", result.feed, result.reporter, result.report_date)
+    with conn.transaction():
+        if result.status == "fail":
+            kind = "missing" if result.severity == "error" else "late"
+            conn.execute(
+                """
+                insert into dq.findings (finding_key, rule, feed, reporter, report_date, severity, summary, details,
+                                         status, first_seen_at, last_seen_at)
+                values (%s, %s, %s, %s, %s, %s, %s, %s, 'open', %s, %s)
+                on conflict (finding_key) do update
+                    set last_seen_at = greatest(dq.findings.last_seen_at, excluded.last_seen_at),
+                        summary = excluded.summary, details = excluded.details
+                """,
+                (
+                    finding_key("C1", kind, result.feed, result.reporter, result.report_date),
+                    result.rule,
+                    result.feed,
+                    result.reporter,
+                    result.report_date,
+                    result.severity,
+                    summary,
+                    Jsonb({"observed": result.observed, "expected": result.expected}),
+                    as_of,
+                    as_of,
+                ),
+            )
+        if result.status == "pass" or result.severity == "warn":
+            conn.execute(
+                "update dq.findings set status = 'resolved', resolved_at = %s"
+                " where finding_key = %s and status = 'open'",
+                (as_of, missing_key),
+            )

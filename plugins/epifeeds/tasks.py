@@ -1,0 +1,96 @@
+"""What the DAGs' tasks do, as plain functions of the data interval (DAG files only wire these)."""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from epifeeds.settings import (
+    DISTRICT_API_CONN_ID,
+    REPORT_TIMEZONE,
+    WAREHOUSE_CONN_ID,
+    load_settings,
+)
+
+INGEST_LOOKBACK_DAYS = int(os.environ.get("EPIFEEDS_INGEST_LOOKBACK_DAYS", "2"))
+ALERT_SUPPRESSION = timedelta(minutes=int(os.environ.get("EPIFEEDS_ALERT_SUPPRESSION_MINUTES", "360")))
+
+
+def _connection(conn_id: str):
+    from airflow.sdk import Connection
+
+    return Connection.get(conn_id)
+
+
+def warehouse_dsn() -> str:
+    conn = _connection(WAREHOUSE_CONN_ID)
+    return f"postgresql://{conn.login or ''}{':' + conn.password if conn.password else ''}@{conn.host}:{conn.port or 5432}/{conn.schema}"
+
+
+def district_api() -> tuple[str, str]:
+    """(base URL, token) of the district-report API: an http connection whose password is the token."""
+    conn = _connection(DISTRICT_API_CONN_ID)
+    scheme = "https" if conn.conn_type == "https" else "http"
+    return f"{scheme}://{conn.host}{':' + str(conn.port) if conn.port else ''}", conn.password or ""
+
+
+def report_date_of_run(run_time: datetime) -> date:
+    """A run on local day D+1 reports on day D (reports describe the previous day)."""
+    return run_time.astimezone(ZoneInfo(REPORT_TIMEZONE)).date() - timedelta(days=1)
+
+
+def ingest_district_reports_for_run(run_time: datetime) -> list[dict]:
+    from epifeeds.feeds.district_reports import ingest_district_reports, report_dates_to_pull
+
+    api_url, token = district_api()
+    dates = report_dates_to_pull(report_date_of_run(run_time), INGEST_LOOKBACK_DAYS)
+    outcomes = ingest_district_reports(
+        warehouse_dsn(), load_settings().archive_url, api_url, token, dates, run_time
+    )
+    return [
+        {
+            "report_date": day.isoformat(),
+            "batch_id": o.batch_id,
+            "status": o.status,
+            "is_repeat": o.is_repeat,
+            "rows_read": o.rows_read,
+            "rows_landed": o.rows_landed,
+            "rows_rejected": o.rows_rejected,
+            "rows_new_versions": o.rows_new_versions,
+        }
+        for day, o in zip(dates, outcomes, strict=True)
+    ]
+
+
+def validate_district_reports(deliveries: list[dict], run_id: str) -> list[dict]:
+    """GX on every report date that got new rows in this run."""
+    from epifeeds.feeds.contracts import DISTRICT_REPORTS
+    from epifeeds.quality.gx_runner import validate_landing_slice
+
+    dsn = warehouse_dsn()
+    changed = sorted({d["report_date"] for d in deliveries if d["rows_new_versions"]})
+    return [validate_landing_slice(dsn, DISTRICT_REPORTS, date.fromisoformat(day), run_id) for day in changed]
+
+
+def watch_district_feed(run_time: datetime, run_id: str) -> dict:
+    """C1 completeness at this run's time, then alerts synced and delivered."""
+    from epifeeds.alerts.incidents import sync_alerts
+    from epifeeds.alerts.notify import deliver_notices
+    from epifeeds.feeds.names import load_district_roster
+    from epifeeds.landing.schema import ensure_landing_schema
+    from epifeeds.quality.completeness import check_district_completeness
+
+    with psycopg.connect(warehouse_dsn()) as conn:
+        ensure_landing_schema(conn)
+        results = check_district_completeness(conn, load_district_roster(), run_time, run_id)
+        sync_alerts(conn, run_time)
+        sent = deliver_notices(conn, load_settings().alert_webhook_url, run_time, ALERT_SUPPRESSION)
+    return {
+        "checked": len(results),
+        "missing": sum(r.status == "fail" and r.severity == "error" for r in results),
+        "late": sum(r.status == "fail" and r.severity == "warn" for r in results),
+        "notices": [{"kind": n.kind, "title": n.title, "delivered": ok} for n, ok in sent],
+    }
