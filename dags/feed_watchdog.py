@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
+
+from epifeeds.schedules import FEED_WATCHDOG_CRON, cron_timetable
 
 DOC = """
 ### Feed watchdog
@@ -18,7 +20,7 @@ lands. Alerts go to `EPIFEEDS_ALERT_WEBHOOK_URL`.
 
 
 @dag(
-    schedule=CronTriggerTimetable("0 * * * *", timezone="Asia/Shanghai"),
+    schedule=cron_timetable(FEED_WATCHDOG_CRON),
     catchup=False,
     doc_md=DOC,
     tags=["epifeeds", "quality", "alerts"],

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
 
 from epifeeds.assets import LANDING_ASSETS
+from epifeeds.schedules import INGEST_DISTRICT_REPORTS_CRON, cron_timetable
 
 DOC = """
 ### Ingest district daily reports
 
-Each run, at 09:30 Asia/Shanghai, pulls the previous day's reports (and the two days before, to
+Each run, at 10:30 Asia/Shanghai (after the districts' 09:00 and the city's 10:00 deadlines), pulls
+the previous day's reports (and the two days before, to
 catch late and revised reports) from the district-report API (Airflow connection
 `epifeeds_district_api`: an http connection whose password is the token). Every payload is
 archived by sha256 and recorded in `landing.batches` before parsing; typed rows go to
@@ -22,7 +24,7 @@ archived by sha256 and recorded in `landing.batches` before parsing; typed rows 
 
 
 @dag(
-    schedule=CronTriggerTimetable("30 9 * * *", timezone="Asia/Shanghai"),
+    schedule=cron_timetable(INGEST_DISTRICT_REPORTS_CRON),
     catchup=False,
     doc_md=DOC,
     tags=["epifeeds", "ingest", "district_reports"],

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -74,9 +75,39 @@ def run_report_dates(report_dates: list[date], step: Callable[[str], None] | Non
     return runs
 
 
-def _run_with_progress(report_dates: list[date]) -> list[dict]:
+@contextmanager
+def _runs_logged_to(log_path: Path | None) -> Iterator[Console]:
+    """Airflow and dbt print a lot per task: send it to a log file and keep the terminal for progress."""
+    if log_path is None:
+        yield console
+        return
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    terminal = Console(
+        file=os.fdopen(os.dup(saved[0]), "w", encoding="utf-8"), force_terminal=console.is_terminal
+    )
+    with log_path.open("ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield terminal
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for descriptor in saved:
+                os.close(descriptor)
+            terminal.file.close()
+
+
+def _run_with_progress(report_dates: list[date], log_path: Path | None) -> list[dict]:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
+    if log_path:
+        console.print(f"Airflow and dbt logs: {log_path}")
+    with _runs_logged_to(log_path) as terminal, Progress(*columns, console=terminal) as progress:
         bar = progress.add_task("starting", total=len(report_dates) * 3)
 
         def step(label: str) -> None:
@@ -98,7 +129,8 @@ def _date_range(first: date, last: date) -> list[date]:
 def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings()
     _prepare(settings, quiet_airflow=not args.verbose)
-    runs = _run_with_progress(_date_range(args.date_from, args.date_to))
+    log_path = None if args.verbose else settings.home / "var" / "logs" / "epifeeds-run.log"
+    runs = _run_with_progress(_date_range(args.date_from, args.date_to), log_path)
     _print_summary(settings, runs, delivered=None)
     return 0
 
@@ -127,9 +159,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     truth = json.loads((sim_dir / "ground_truth.json").read_text(encoding="utf-8"))
     first = date.fromisoformat(truth["start"])
     report_dates = _date_range(first, first + timedelta(days=int(truth["days"]) - 1))
+    planted = [fault for fault in truth["faults"] if fault.get("rule")]
     console.print(
-        f"demo: {len(report_dates)} simulated days from {first} (seed {truth.get('seed')}, faults "
-        f"{truth.get('faults')}), {len(truth.get('faults_planted', truth.get('planted', [])))} planted faults"
+        f"demo: {len(report_dates)} simulated days from {first} (seed {truth['seed']}, fault profile "
+        f"{truth['fault_profile']}): {len(planted)} planted faults — "
+        + "; ".join(
+            f"{f['rule']} {f['kind']} {f.get('reporter_name', f['reporter'])} {f['report_date']}"
+            for f in planted
+        )
     )
     if not args.keep_warehouse:
         console.print(
@@ -146,7 +183,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             override=True,
         )
         console.print(f"demo: simulator serving at {api_url}, alerts delivered to {webhook_url}")
-        runs = _run_with_progress(report_dates)
+        log_path = None if args.verbose else settings.home / "var" / "logs" / "epifeeds-demo.log"
+        runs = _run_with_progress(report_dates, log_path)
         delivered = list(received.messages)
     _print_summary(settings, runs, delivered)
     return 0

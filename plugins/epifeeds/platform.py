@@ -17,11 +17,12 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from epifeeds.schedules import INGEST_DISTRICT_REPORTS_CRON, WATCHDOG_BACKFILL_LOCAL_TIME, cron_local_time
 from epifeeds.settings import DAGS_DIR, PLUGINS_DIR, REPORT_TIMEZONE, Settings
 
-# When, in local time on day D+1, the chain for report date D runs (see the DAGs' schedules).
-INGEST_LOCAL_TIME = time(9, 30)
-WATCHDOG_LOCAL_TIME = time(11, 0)
+# When, in local time on day D+1, the chain for report date D runs.
+INGEST_LOCAL_TIME = cron_local_time(INGEST_DISTRICT_REPORTS_CRON)
+WATCHDOG_LOCAL_TIME = WATCHDOG_BACKFILL_LOCAL_TIME
 
 
 class PlatformSetupError(RuntimeError):
@@ -88,7 +89,9 @@ def ensure_databases(settings: Settings) -> list[str]:
 def migrate_airflow_db() -> None:
     """`airflow db migrate` against the configured metadata database (idempotent)."""
     airflow = Path(sys.executable).with_name("airflow")
-    done = subprocess.run([str(airflow), "db", "migrate"], capture_output=True, text=True, env=os.environ.copy())
+    done = subprocess.run(
+        [str(airflow), "db", "migrate"], capture_output=True, text=True, env=os.environ.copy()
+    )
     if done.returncode != 0:
         raise PlatformSetupError(f"airflow db migrate failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
 
@@ -102,7 +105,7 @@ def run_time_for(report_date: date, local_time: time) -> datetime:
 def run_dag(dag_id: str, logical_date: datetime | None):
     """One real Airflow run of a DAG, in-process; returns the DagRun."""
     bag = load_dag_bag()
-    dag = bag.get_dag(dag_id)
+    dag = bag.dags.get(dag_id)
     if dag is None:
         raise PlatformSetupError(f"DAG {dag_id} did not load: {bag.import_errors}")
     return dag.test(logical_date=logical_date) if logical_date else dag.test()

@@ -66,8 +66,9 @@ def check_district_completeness(
     for district in roster.districts:
         deadline = calendar[(DISTRICT_REPORTS.feed, district.district_level)]
         for report_date in report_dates_due(as_of, deadline, lookback_days):
+            # Timeliness is judged by when the agency submitted, not by when our pull happened to run.
             first_received = conn.execute(
-                "select min(b.received_at) from landing.district_reports as r"
+                "select min(coalesce(r.submitted_at, b.received_at)) from landing.district_reports as r"
                 " join landing.batches as b on b.batch_id = r._batch_id"
                 " where r.district_id = %s and r.report_date = %s and b.received_at <= %s",
                 (district.district_id, report_date, as_of),

@@ -1,0 +1,26 @@
+"""When the DAGs run, declared once: the DAG files and the CLI's backfill both read these."""
+
+from __future__ import annotations
+
+from datetime import time
+
+from epifeeds.settings import REPORT_TIMEZONE
+
+# Daily, after the districts' 09:00 and the city's 10:00 deadlines (reporting_calendar.csv).
+INGEST_DISTRICT_REPORTS_CRON = "30 10 * * *"
+# Hourly: absent data fires no event, so completeness is checked on the clock.
+FEED_WATCHDOG_CRON = "0 * * * *"
+# The watchdog run the CLI's backfill makes for each report date: the first after every deadline + grace.
+WATCHDOG_BACKFILL_LOCAL_TIME = time(11, 0)
+
+
+def cron_local_time(cron: str) -> time:
+    """The local time of day of a daily cron expression ('M H * * *')."""
+    minute, hour = cron.split()[:2]
+    return time(int(hour), int(minute))
+
+
+def cron_timetable(cron: str):
+    from airflow.sdk import CronTriggerTimetable
+
+    return CronTriggerTimetable(cron, timezone=REPORT_TIMEZONE)

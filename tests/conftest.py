@@ -1,0 +1,49 @@
+"""Shared fixtures: every test that needs Postgres gets its own uniquely named database, dropped after."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from epifeeds.settings import DAGS_DIR, PLUGINS_DIR, load_settings
+
+# Airflow reads its configuration on first import: point it at a throw-away home before any test imports it.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="epifeeds-test-airflow-"))
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS_DIR))
+os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(PLUGINS_DIR))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+
+def create_database(prefix: str = "epifeeds_test") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(load_settings().admin_dsn, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    return name
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(load_settings().admin_dsn, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+def dsn_for(name: str) -> str:
+    settings = load_settings()
+    return settings.admin_dsn.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture
+def warehouse_dsn() -> Iterator[str]:
+    """A fresh, empty warehouse database for one test."""
+    name = create_database()
+    try:
+        yield dsn_for(name)
+    finally:
+        drop_database(name)
