@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from epifeeds import platform
+from epifeeds import orchestration
 from epifeeds.settings import Settings, load_settings
 
 console = Console()
@@ -25,14 +25,14 @@ WAREHOUSE_SCHEMAS = ("landing", "dq", "seeds", "staging", "marts")
 
 def _prepare(settings: Settings, *, quiet_airflow: bool) -> None:
     """Environment, databases, Airflow metadata and the dbt manifest: everything a run needs (idempotent)."""
-    env = platform.airflow_environment(settings)
+    env = orchestration.airflow_environment(settings)
     if quiet_airflow:
         env["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
-    platform.apply_environment(env)
-    platform.check_postgres(settings)
-    for name in platform.ensure_databases(settings):
+    orchestration.apply_environment(env)
+    orchestration.check_postgres(settings)
+    for name in orchestration.ensure_databases(settings):
         console.print(f"created database [bold]{name}[/]")
-    platform.migrate_airflow_db()
+    orchestration.migrate_airflow_db()
     from epifeeds.warehouse import build_manifest
 
     build_manifest(settings)
@@ -50,7 +50,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 def run_report_dates(report_dates: list[date], step: Callable[[str], None] | None = None) -> list[dict]:
     """The whole DAG chain through Airflow for each report date, in order; returns one record per DAG run."""
-    from epifeeds.platform import INGEST_LOCAL_TIME, WATCHDOG_LOCAL_TIME, run_dag, run_time_for
+    from epifeeds.orchestration import INGEST_LOCAL_TIME, WATCHDOG_LOCAL_TIME, run_dag, run_time_for
 
     runs = []
     for report_date in report_dates:
@@ -177,9 +177,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         api_url = stack.enter_context(serve_in_background(sim_dir, settings.district_api_token))
         webhook_url, received = stack.enter_context(webhook_receiver())
-        platform.apply_environment(
-            platform.airflow_environment(settings, district_api_url=api_url)
-            | {"EPIFEEDS_ALERT_WEBHOOK_URL": webhook_url},
+        connections = orchestration.airflow_environment(settings, district_api_url=api_url)
+        orchestration.apply_environment(
+            {
+                "AIRFLOW_CONN_EPIFEEDS_DISTRICT_API": connections["AIRFLOW_CONN_EPIFEEDS_DISTRICT_API"],
+                "EPIFEEDS_ALERT_WEBHOOK_URL": webhook_url,
+            },
             override=True,
         )
         console.print(f"demo: simulator serving at {api_url}, alerts delivered to {webhook_url}")
@@ -269,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except platform.PlatformSetupError as problem:
+    except orchestration.PlatformSetupError as problem:
         console.print(f"[red]epifeeds: {problem}[/]", soft_wrap=True)
         return 2
 

@@ -51,7 +51,7 @@ class Settings:
 
     @property
     def airflow_home(self) -> Path:
-        return self.home / ".airflow"
+        return Path(os.environ.get("AIRFLOW_HOME") or self.home / ".airflow")
 
 
 def load_settings() -> Settings:

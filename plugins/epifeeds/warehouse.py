@@ -1,0 +1,199 @@
+"""The dbt warehouse: how dbt is invoked (CLI and tests) and how Cosmos renders it into Airflow.
+
+The DAG renders from a pre-built ``manifest.json`` (``LoadMode.DBT_MANIFEST``, built by
+``epifeeds setup`` with ``dbt parse``, which needs no database), so parsing the DAG file never runs dbt. Run-time dbt gets its connection from the ``epifeeds_warehouse`` Airflow
+connection through a Cosmos profile mapping; ``dbt_project/profiles.yml`` is only for dbt by hand and
+for tests.
+
+Telemetry: dbt's is off in ``dbt_project.yml`` (``flags.send_anonymous_usage_stats``) and through
+``DO_NOT_TRACK``/``DBT_SEND_ANONYMOUS_USAGE_STATS`` below. Cosmos's own telemetry is read from the
+environment of the Airflow processes (``AIRFLOW__COSMOS__ENABLE_TELEMETRY=False`` and ``DO_NOT_TRACK=1``)
+when Cosmos is first imported, so the caller (the ``epifeeds`` CLI, docker-compose, the test harness)
+sets those; setting them here would be too late.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from epifeeds.settings import DBT_PROJECT_DIR, WAREHOUSE_CONN_ID, Settings, load_settings
+
+if TYPE_CHECKING:
+    from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+
+DBT_PROJECT_NAME = "epifeeds"
+DBT_PROFILE_NAME = "epifeeds"
+DBT_TARGET_NAME = "warehouse"
+DBT_TARGET_DIR = DBT_PROJECT_DIR / "target"
+MANIFEST_PATH = DBT_TARGET_DIR / "manifest.json"
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+
+_TELEMETRY_OFF = {"DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+
+
+class DbtCommandError(RuntimeError):
+    """A dbt command failed; the message carries the command and dbt's own output."""
+
+
+def dbt_executable() -> Path:
+    """The dbt installed in the same environment as this Python (the project's virtualenv)."""
+    return Path(sys.executable).parent / "dbt"
+
+
+def dbt_env(settings: Settings | None = None) -> dict[str, str]:
+    """Environment variables dbt needs for ``dbt_project/profiles.yml``, with dbt's telemetry off.
+
+    Merge over ``os.environ`` when running a subprocess: ``{**os.environ, **dbt_env(settings)}``.
+    """
+    settings = settings or load_settings()
+    return {
+        "EPIFEEDS_PG_HOST": settings.pg_host,
+        "EPIFEEDS_PG_PORT": str(settings.pg_port),
+        "EPIFEEDS_PG_USER": settings.pg_user,
+        "EPIFEEDS_PG_PASSWORD": settings.pg_password,
+        "EPIFEEDS_WAREHOUSE_DB": settings.warehouse_db,
+        **_TELEMETRY_OFF,
+    }
+
+
+def run_dbt(
+    args: list[str],
+    settings: Settings | None = None,
+    *,
+    target_path: Path | None = None,
+    log_path: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``dbt <args>`` on the project with the local profile; raise ``DbtCommandError`` on failure.
+
+    ``target_path``/``log_path`` let concurrent runs (tests, the CLI) keep their artifacts apart.
+    """
+    command = [
+        str(dbt_executable()),
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(target_path or DBT_TARGET_DIR),
+    ]
+    if log_path is not None:
+        command += ["--log-path", str(log_path)]
+    result = subprocess.run(
+        command,
+        env={**os.environ, **dbt_env(settings)},
+        cwd=DBT_PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise DbtCommandError(
+            f"`{' '.join(command)}` failed with exit code {result.returncode}. Fix the dbt project "
+            f"(or the warehouse connection) and re-run. dbt said:\n{result.stdout}{result.stderr}"
+        )
+    return result
+
+
+def build_manifest(settings: Settings | None = None) -> Path:
+    """Run ``dbt parse`` (no database needed) and return the path of the fresh ``manifest.json``.
+
+    dbt writes into a scratch target directory and the manifest is then moved into
+    ``dbt_project/target`` in one step, so a DAG processor never reads a half-written file.
+    """
+    DBT_TARGET_DIR.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".parse-", dir=DBT_TARGET_DIR))
+    try:
+        run_dbt(["parse"], settings, target_path=scratch, log_path=scratch / "logs")
+        # Cosmos seeds each task's dbt run with the partial-parse state next to the manifest.
+        if (scratch / PARTIAL_PARSE_FILE).exists():
+            os.replace(scratch / PARTIAL_PARSE_FILE, DBT_TARGET_DIR / PARTIAL_PARSE_FILE)
+        os.replace(scratch / "manifest.json", MANIFEST_PATH)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return MANIFEST_PATH
+
+
+class ManifestMissing(RuntimeError):
+    """The DAG renders from a pre-built manifest; parsing the DAG never runs dbt."""
+
+
+def cosmos_configs(
+    manifest: Path = MANIFEST_PATH,
+) -> tuple[ProjectConfig, ProfileConfig, RenderConfig, ExecutionConfig]:
+    """The Cosmos configuration for the warehouse project: rendered from the manifest, run in-process."""
+    from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+    from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+
+    project_config = ProjectConfig(
+        dbt_project_path=DBT_PROJECT_DIR,
+        manifest_path=manifest,
+        project_name=DBT_PROJECT_NAME,
+        install_dbt_deps=False,  # no packages.yml; dbt hub is unreachable anyway
+        env_vars=dict(_TELEMETRY_OFF),
+    )
+    profile_config = ProfileConfig(
+        profile_name=DBT_PROFILE_NAME,
+        target_name=DBT_TARGET_NAME,
+        profile_mapping=_postgres_profile_mapping(),
+    )
+    render_config = RenderConfig(
+        load_method=LoadMode.DBT_MANIFEST,
+        test_behavior=TestBehavior.AFTER_EACH,  # each model's tests run right after it, gating its children
+        # A test with two parents (relationships) gets its own task after both; otherwise dbt's eager
+        # indirect selection runs it with whichever parent finishes first, before the other exists.
+        should_detach_multiple_parents_tests=True,
+        # Sources are not rendered: freshness is `dbt source freshness`'s job, and historical replays
+        # would fail it.
+    )
+    execution_config = ExecutionConfig(
+        execution_mode=ExecutionMode.LOCAL,
+        invocation_mode=InvocationMode.DBT_RUNNER,  # dbtRunner in the worker process: no subprocess per task
+        dbt_executable_path=dbt_executable(),
+    )
+    return project_config, profile_config, render_config, execution_config
+
+
+def dbt_task_group(group_id: str = "dbt", *, manifest: Path | None = None, **kwargs: Any) -> DbtTaskGroup:
+    """A Cosmos task group running the whole project (seeds, models, their tests) in dependency order.
+
+    Call inside a DAG context. ``kwargs`` go to ``DbtTaskGroup`` (e.g. ``operator_args``).
+    """
+    from cosmos import DbtTaskGroup
+
+    manifest = manifest or MANIFEST_PATH
+    if not manifest.exists():
+        raise ManifestMissing(
+            f"dbt manifest {manifest} is missing: run `epifeeds setup` (or `make setup`) to build it"
+        )
+    project_config, profile_config, render_config, execution_config = cosmos_configs(manifest)
+    return DbtTaskGroup(
+        group_id=group_id,
+        project_config=project_config,
+        profile_config=profile_config,
+        render_config=render_config,
+        execution_config=execution_config,
+        **kwargs,
+    )
+
+
+def _postgres_profile_mapping() -> Any:
+    """Cosmos's Postgres user/password mapping of the warehouse connection, tolerating no password.
+
+    The stock mapping raises "Could not find a value for secret field password" for a connection
+    without one, which is how a trust- or peer-authenticated local Postgres is configured.
+    """
+    from cosmos.profiles import PostgresUserPasswordProfileMapping
+
+    class _PasswordOptionalMapping(PostgresUserPasswordProfileMapping):
+        def get_dbt_value(self, name: str) -> Any:
+            value = super().get_dbt_value(name)
+            return "" if name == "password" and value is None else value
+
+    return _PasswordOptionalMapping(conn_id=WAREHOUSE_CONN_ID, profile_args={"schema": "public"})

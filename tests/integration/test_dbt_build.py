@@ -1,0 +1,198 @@
+"""`dbt build` on a real Postgres: landing rows in, the marts BI reads out."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from epifeeds.landing.schema import ensure_landing_schema
+from epifeeds.settings import DBT_PROJECT_DIR, Settings, load_settings
+from epifeeds.warehouse import DbtCommandError, run_dbt
+
+pytestmark = pytest.mark.integration
+
+REPORT_DATE = date(2022, 3, 5)
+LOADED_AT = datetime(2022, 3, 6, 1, 15, tzinfo=UTC)
+# (district_id, name as reported, report_date, positives, confirmed, asymptomatic, version)
+REPORTS = [
+    ("140105", "小店区", REPORT_DATE, 7, 3, 4, 1),
+    ("140105", "小店区", REPORT_DATE, 9, 4, 5, 2),  # the district's revision: these figures win
+    ("140106", "迎泽区", REPORT_DATE, 5, 1, 1, 1),  # 5 != 1 + 1: inconsistent positives
+    ("140107", "杏花岭区", date(2022, 3, 4), 2, 2, 0, 1),
+    ("140100", "太原市", REPORT_DATE, 30, 10, 20, 1),  # the city bulletin, not a district
+]
+
+
+def _create_warehouse(monkeypatch: pytest.MonkeyPatch) -> Settings:
+    name = f"epifeeds_test_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(load_settings().admin_dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    monkeypatch.setenv("EPIFEEDS_WAREHOUSE_DB", name)
+    monkeypatch.delenv("EPIFEEDS_WAREHOUSE_DSN", raising=False)
+    return load_settings()
+
+
+def _drop_warehouse(settings: Settings) -> None:
+    with psycopg.connect(settings.admin_dsn, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(settings.warehouse_db))
+        )
+
+
+def _land(settings: Settings, reports: list[tuple]) -> None:
+    with psycopg.connect(settings.warehouse_dsn) as conn:
+        ensure_landing_schema(conn)
+        batch_id = conn.execute(
+            """
+            insert into landing.batches
+                (feed, reporter, report_date, source_uri, sha256, received_at, status, rows_read, rows_landed)
+            values ('district_reports', 'all', %s, 'file:///archive/test.json', %s, %s, 'landed', %s, %s)
+            returning batch_id
+            """,
+            (REPORT_DATE, uuid.uuid4().hex, LOADED_AT, len(reports), len(reports)),
+        ).fetchone()[0]
+        for district_id, reported_name, report_date, positives, confirmed, asymptomatic, version in reports:
+            conn.execute(
+                """
+                insert into landing.district_reports
+                    (district_id, district_name_reported, report_date, new_positives, new_confirmed,
+                     new_asymptomatic, _batch_id, _loaded_at, _version, _row_hash)
+                values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                """,
+                (
+                    district_id,
+                    reported_name,
+                    report_date,
+                    positives,
+                    confirmed,
+                    asymptomatic,
+                    batch_id,
+                    LOADED_AT,
+                    version,
+                    f"{district_id}-{report_date}-{version}",
+                ),
+            )
+
+
+@pytest.fixture(scope="module")
+def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A warehouse with REPORTS landed and `dbt build` run once, shared by the read-only tests below."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        settings = _create_warehouse(monkeypatch)
+        try:
+            _land(settings, REPORTS)
+            artifacts = tmp_path_factory.mktemp("dbt")
+            run_dbt(["build"], settings, target_path=artifacts / "target", log_path=artifacts / "logs")
+            yield settings
+        finally:
+            _drop_warehouse(settings)
+
+
+def _rows(settings: Settings, query: str) -> list[dict]:
+    with psycopg.connect(settings.warehouse_dsn, row_factory=dict_row) as conn:
+        return conn.execute(query).fetchall()
+
+
+def test_fct_district_daily_has_the_latest_version_of_each_district_report(built_warehouse: Settings) -> None:
+    rows = {
+        (r["district_id"], r["report_date"]): r
+        for r in _rows(built_warehouse, "select * from marts.fct_district_daily")
+    }
+
+    assert sorted(rows) == [
+        ("140105", REPORT_DATE),
+        ("140106", REPORT_DATE),
+        ("140107", date(2022, 3, 4)),
+    ], "one row per district and day, and no row for the city bulletin (140100)"
+    xiaodian = rows[("140105", REPORT_DATE)]
+    assert (xiaodian["new_positives"], xiaodian["new_confirmed"], xiaodian["new_asymptomatic"]) == (9, 4, 5)
+    assert (xiaodian["report_version"], xiaodian["is_revised"]) == (2, True)
+    assert (xiaodian["district_name"], xiaodian["district_name_en"]) == ("小店区", "Xiaodian")
+
+
+def test_fct_district_daily_flags_positives_that_do_not_add_up(built_warehouse: Settings) -> None:
+    flags = {
+        r["district_id"]: r["is_positives_consistent"]
+        for r in _rows(
+            built_warehouse, "select district_id, is_positives_consistent from marts.fct_district_daily"
+        )
+    }
+
+    assert flags == {"140105": True, "140106": False, "140107": True}
+
+
+def test_seeds_and_dim_district_land_in_their_own_schemas_with_text_codes(built_warehouse: Settings) -> None:
+    districts = _rows(built_warehouse, "select * from marts.dim_district order by district_id")
+    code_types = _rows(
+        built_warehouse,
+        """
+        select table_schema, table_name, data_type from information_schema.columns
+        where column_name = 'district_id' and table_schema in ('seeds', 'staging', 'marts')
+        order by table_schema, table_name
+        """,
+    )
+
+    assert len(districts) == 11
+    assert [d["district_id"] for d in districts if d["level"] == "district"][:2] == ["140105", "140106"]
+    assert districts[0] == {
+        "district_id": "140100",
+        "name": "太原市",
+        "name_en": "Taiyuan",
+        "level": "city",
+        "parent_district_id": None,
+    }
+    assert {(t["table_schema"], t["table_name"]) for t in code_types} == {
+        ("seeds", "district_aliases"),
+        ("seeds", "districts"),
+        ("staging", "stg_districts__daily_reports"),
+        ("marts", "dim_district"),
+        ("marts", "fct_district_daily"),
+    }
+    assert {t["data_type"] for t in code_types} == {"text"}
+
+
+def test_every_column_built_is_documented_in_the_models_yml(built_warehouse: Settings) -> None:
+    documented = {}
+    for yml in (DBT_PROJECT_DIR / "models").rglob("*.yml"):
+        for model in yaml.safe_load(yml.read_text(encoding="utf-8")).get("models", []):
+            documented[model["name"]] = [c["name"] for c in model.get("columns", [])]
+    built: dict[str, list[str]] = {}
+    for column in _rows(
+        built_warehouse,
+        """
+        select table_name, column_name from information_schema.columns
+        where table_schema in ('staging', 'marts') order by table_name, ordinal_position
+        """,
+    ):
+        built.setdefault(column["table_name"], []).append(column["column_name"])
+
+    assert built == documented
+
+
+def test_dbt_build_fails_naming_the_test_when_a_district_reports_a_negative_count(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings = _create_warehouse(monkeypatch)
+    try:
+        _land(settings, [("140108", "尖草坪区", REPORT_DATE, -1, 0, 0, 1)])
+
+        with pytest.raises(DbtCommandError) as failure:
+            run_dbt(["build"], settings, target_path=tmp_path / "target", log_path=tmp_path / "logs")
+
+        assert "non_negative_stg_districts__daily_reports_new_positives" in str(failure.value)
+        assert "fct_district_daily" not in _relations(settings), "a failing test must stop the marts"
+    finally:
+        _drop_warehouse(settings)
+
+
+def _relations(settings: Settings) -> set[str]:
+    rows = _rows(settings, "select table_name from information_schema.tables where table_schema = 'marts'")
+    return {r["table_name"] for r in rows}
