@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import dag
 
 from epifeeds.assets import LANDING_ASSETS
+from epifeeds.dag_defaults import default_args
 from epifeeds.warehouse import dbt_task_group
 
 DOC_MD = """
@@ -38,7 +39,7 @@ Source freshness is not checked here (historical replays would fail it): run
     max_active_runs=1,
     doc_md=DOC_MD,
     tags=["epifeeds", "warehouse"],
-    default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(minutes=1)},
+    default_args=default_args(retry_delay=timedelta(minutes=1)),
 )
 def build_warehouse() -> None:
     dbt_task_group(group_id="dbt")

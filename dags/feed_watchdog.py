@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from airflow.sdk import dag, get_current_context, task
 
+from epifeeds.dag_defaults import default_args
 from epifeeds.schedules import FEED_WATCHDOG_CRON, cron_timetable
 
 DOC = """
@@ -24,7 +25,7 @@ lands. Alerts go to `EPIFEEDS_ALERT_WEBHOOK_URL`.
     catchup=False,
     doc_md=DOC,
     tags=["epifeeds", "quality", "alerts"],
-    default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(minutes=1)},
+    default_args=default_args(retry_delay=timedelta(minutes=1)),
 )
 def feed_watchdog():
     @task

@@ -7,6 +7,7 @@ from datetime import timedelta
 from airflow.sdk import dag, get_current_context, task
 
 from epifeeds.assets import LANDING_ASSETS
+from epifeeds.dag_defaults import default_args
 from epifeeds.schedules import INGEST_DISTRICT_REPORTS_CRON, cron_timetable
 
 DOC = """
@@ -28,7 +29,7 @@ archived by sha256 and recorded in `landing.batches` before parsing; typed rows 
     catchup=False,
     doc_md=DOC,
     tags=["epifeeds", "ingest", "district_reports"],
-    default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(minutes=2)},
+    default_args=default_args(retry_delay=timedelta(minutes=2)),
 )
 def ingest_district_reports():
     @task(outlets=[LANDING_ASSETS["district_reports"]])
