@@ -37,7 +37,10 @@ def validate_landing_slice(
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
     stored = load_suite(contract)
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # task logs, not a terminal
     source = context.data_sources.add_postgres("warehouse", connection_string=_sqlalchemy_url(warehouse_dsn))
     asset = source.add_query_asset(f"{contract.feed}_slice", query=_latest_slice_query(contract, report_date))
     batch_definition = asset.add_batch_definition_whole_table("slice")
