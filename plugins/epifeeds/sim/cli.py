@@ -1,0 +1,83 @@
+"""`epifeeds sim generate|serve`: the simulator's commands, registered into the main CLI's parser.
+
+    epifeeds sim generate --days 14 --seed 7 --faults default --out var/sim
+    epifeeds sim serve --dir var/sim --port 8765 --token demo-token
+
+The main CLI calls `register(subparsers)` and then `args.func(args)`. `python -m epifeeds.sim ...` runs
+the same commands without the rest of the platform.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+from pathlib import Path
+
+from epifeeds.sim.generate import FAULT_PROFILES, SCALES
+
+
+def _run_generate(args: argparse.Namespace) -> int:
+    from epifeeds.sim.generate import generate, summarise
+
+    truth = generate(
+        args.out, days=args.days, seed=args.seed, start=args.start, faults=args.faults, scale=args.scale
+    )
+    print(summarise(args.out, truth))
+    return 0
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from epifeeds.sim.server import serve_forever
+
+    if not (args.dir / "district_reports").is_dir():
+        raise SystemExit(
+            f"{args.dir} holds no simulation (no district_reports/): run "
+            f"'epifeeds sim generate --out {args.dir}' first"
+        )
+    print(
+        f"Serving the simulated district API from {args.dir} on http://{args.host}:{args.port} (Ctrl-C stops)"
+    )
+    serve_forever(
+        args.dir,
+        args.token,
+        host=args.host,
+        port=args.port,
+        failure_rate=args.failure_rate,
+        fail_first_n=args.fail_first_n,
+        failure_status=args.failure_status,
+    )
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the `sim` command (with `generate` and `serve`) to a parser's subparsers."""
+    sim = subparsers.add_parser("sim", help="simulate the agencies' feeds (generate files, serve the API)")
+    commands = sim.add_subparsers(dest="sim_command", required=True, metavar="{generate,serve}")
+
+    gen = commands.add_parser("generate", help="write a deterministic simulation with its ground truth")
+    gen.add_argument("--days", type=int, required=True, help="number of report days")
+    gen.add_argument("--seed", type=int, required=True, help="same seed, byte-identical files")
+    gen.add_argument("--faults", choices=FAULT_PROFILES, default="default", help="faults to plant")
+    gen.add_argument("--out", type=Path, required=True, help="directory to write into")
+    gen.add_argument("--start", type=date.fromisoformat, default=date(2022, 3, 1), help="first report date")
+    gen.add_argument("--scale", choices=SCALES, default="city", help="how many reporters")
+    gen.set_defaults(func=_run_generate)
+
+    serve = commands.add_parser("serve", help="serve a simulation's district API over HTTP (blocking)")
+    serve.add_argument("--dir", type=Path, required=True, help="a directory written by 'sim generate'")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--token", required=True, help="the bearer token clients must send")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--failure-rate", type=float, default=0.0, help="share of API requests that fail")
+    serve.add_argument("--fail-first-n", type=int, default=0, help="fail the first N API requests")
+    serve.add_argument("--failure-status", type=int, choices=(429, 500, 502, 503), default=500)
+    serve.set_defaults(func=_run_serve)
+    return sim
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m epifeeds.sim")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["sim", *(sys.argv[1:] if argv is None else argv)])
+    return args.func(args)
