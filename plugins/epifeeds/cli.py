@@ -155,7 +155,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     else:
         sim_dir = settings.home / "var" / "demo" / "sim"
         shutil.rmtree(sim_dir, ignore_errors=True)
-        generate(sim_dir, days=args.days, seed=args.seed, faults=args.faults)
+        # Only the district feed is ingested so far; the file-drop feeds join when their DAGs exist.
+        generate(sim_dir, days=args.days, seed=args.seed, faults=args.faults, feeds=("district_reports",))
     truth = json.loads((sim_dir / "ground_truth.json").read_text(encoding="utf-8"))
     first = date.fromisoformat(truth["start"])
     report_dates = _date_range(first, first + timedelta(days=int(truth["days"]) - 1))

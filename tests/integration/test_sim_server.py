@@ -48,14 +48,14 @@ def fetch_all(
 @pytest.fixture(scope="module")
 def clean_sim(tmp_path_factory: pytest.TempPathFactory) -> Path:
     sim_dir = tmp_path_factory.mktemp("clean")
-    generate(sim_dir, days=5, seed=3, faults="none")
+    generate(sim_dir, days=5, seed=3, faults="none", feeds=("district_reports",))
     return sim_dir
 
 
 @pytest.fixture(scope="module")
 def faulty_sim(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
     sim_dir = tmp_path_factory.mktemp("all")
-    return sim_dir, generate(sim_dir, days=14, seed=7, faults="all")
+    return sim_dir, generate(sim_dir, days=14, seed=7, faults="all", feeds=("district_reports",))
 
 
 def test_a_missing_or_wrong_token_is_refused_with_401(clean_sim: Path) -> None:

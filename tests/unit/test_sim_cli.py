@@ -25,6 +25,7 @@ def test_generate_writes_the_simulation_and_says_what_it_wrote(
 ) -> None:
     args = parse(
         ["sim", "generate", "--days", "4", "--seed", "5", "--faults", "default", "--out", str(tmp_path)]
+        + ["--feeds", "district_reports"]
     )
 
     assert args.func(args) == 0
@@ -32,6 +33,7 @@ def test_generate_writes_the_simulation_and_says_what_it_wrote(
     assert "4 report days 2022-03-01..2022-03-04" in summary and "seed 5" in summary
     assert "missing_report (C1: 晋源区 2022-03-03)" in summary and "ground_truth.json" in summary
     assert len(list((tmp_path / "district_reports").glob("*.json"))) == 4
+    assert not (tmp_path / "file_drop").exists()
     assert json.loads((tmp_path / "ground_truth.json").read_text(encoding="utf-8"))["seed"] == 5
 
 
@@ -39,6 +41,18 @@ def test_generate_options_default_sensibly_and_parse_the_start_date() -> None:
     args = parse(["sim", "generate", "--days", "2", "--seed", "1", "--out", "x", "--start", "2022-04-10"])
 
     assert (args.faults, args.scale, args.start) == ("default", "city", date(2022, 4, 10))
+    assert args.feeds == ("district_reports", "testing_sites", "hotel_reports")
+
+
+def test_feeds_always_include_the_district_feed_and_unknown_feeds_are_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = parse(["sim", "generate", "--days", "2", "--seed", "1", "--out", "x", "--feeds", "hotel_reports"])
+    assert args.feeds == ("district_reports", "hotel_reports")
+
+    with pytest.raises(SystemExit):
+        parse(["sim", "generate", "--days", "2", "--seed", "1", "--out", "x", "--feeds", "weather"])
+    assert "unknown feed(s) weather" in capsys.readouterr().err
 
 
 def test_serve_parses_its_options_and_refuses_a_directory_without_a_simulation(tmp_path: Path) -> None:

@@ -117,14 +117,14 @@ def declared(truth: GroundTruth) -> tuple[set[tuple[str, str | None, str]], dict
     """What the ground truth says the checker must find: faults and their consequences."""
     expected: set[tuple[str, str | None, str]] = set()
     r1_fields: dict[str, set[str]] = defaultdict(set)
-    for fault in truth.faults:
+    for fault in truth.select(feed="district_reports"):
         if fault.rule is not None:
             expected.add((fault.rule, fault.reporter, fault.report_date))
         if fault.rule == "R1":
             r1_fields[fault.report_date].update(fault.values)
         for consequence in fault.consequences:
-            if "only_before" in consequence:
-                continue  # visible only while the first version of a revised report is the latest
+            if "only_before" in consequence or consequence["rule"] in ("R2", "R3", "R4"):
+                continue  # only while a revised report's first version is the latest; other feeds' rules
             expected.add((consequence["rule"], consequence["reporter"], consequence["report_date"]))
             if consequence["rule"] == "R1":
                 r1_fields[consequence["report_date"]].update(consequence["fields"])

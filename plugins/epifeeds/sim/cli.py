@@ -14,14 +14,20 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from epifeeds.sim.generate import FAULT_PROFILES, SCALES
+from epifeeds.sim.generate import ALL_FEEDS, FAULT_PROFILES, SCALES
 
 
 def _run_generate(args: argparse.Namespace) -> int:
     from epifeeds.sim.generate import generate, summarise
 
     truth = generate(
-        args.out, days=args.days, seed=args.seed, start=args.start, faults=args.faults, scale=args.scale
+        args.out,
+        days=args.days,
+        seed=args.seed,
+        start=args.start,
+        faults=args.faults,
+        scale=args.scale,
+        feeds=args.feeds,
     )
     print(summarise(args.out, truth))
     return 0
@@ -50,6 +56,16 @@ def _run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _feed_list(text: str) -> tuple[str, ...]:
+    feeds = tuple(dict.fromkeys(["district_reports", *(f.strip() for f in text.split(",") if f.strip())]))
+    unknown = [f for f in feeds if f not in ALL_FEEDS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown feed(s) {', '.join(unknown)}; choose from {', '.join(ALL_FEEDS)}"
+        )
+    return feeds
+
+
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `sim` command (with `generate` and `serve`) to a parser's subparsers."""
     sim = subparsers.add_parser("sim", help="simulate the agencies' feeds (generate files, serve the API)")
@@ -61,7 +77,18 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     gen.add_argument("--faults", choices=FAULT_PROFILES, default="default", help="faults to plant")
     gen.add_argument("--out", type=Path, required=True, help="directory to write into")
     gen.add_argument("--start", type=date.fromisoformat, default=date(2022, 3, 1), help="first report date")
-    gen.add_argument("--scale", choices=SCALES, default="city", help="how many reporters")
+    gen.add_argument(
+        "--scale",
+        choices=SCALES,
+        default="city",
+        help="city: ~5,000 sites, ~100 hotels; small: a tenth of the sites",
+    )
+    gen.add_argument(
+        "--feeds",
+        type=_feed_list,
+        default=ALL_FEEDS,
+        help=f"comma-separated, default all: {','.join(ALL_FEEDS)} (district_reports is always written)",
+    )
     gen.set_defaults(func=_run_generate)
 
     serve = commands.add_parser("serve", help="serve a simulation's district API over HTTP (blocking)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -258,22 +259,34 @@ def _alias_spellings(district_id: str, canonical: str) -> list[str]:
     return sorted({r["district_alias"] for r in rows if r["district_id"] == district_id} - {canonical})
 
 
-class _SlotPicker:
-    """Hands out (district, day) slots so that no two faults touch the same district on neighbouring days."""
+Slot = tuple[str, int]  # (reporter id, day index)
 
-    def __init__(self, rng: random.Random, district_ids: list[str], days: int) -> None:
+
+def _anything(slot: Slot) -> bool:
+    return True
+
+
+class SlotPicker:
+    """Hands out (reporter, day) slots so that no two faults touch one reporter on neighbouring days.
+
+    When a short run leaves no such slot, it settles for any unused one; when none is left, None.
+    """
+
+    def __init__(self, rng: random.Random, reporter_ids: list[str], days: int) -> None:
         self.rng = rng
-        self.district_ids = district_ids
+        self.reporter_ids = reporter_ids
         self.days = days
-        self.used: set[tuple[str, int]] = set()
+        self.used: set[Slot] = set()
 
-    def _free(self, slot: tuple[str, int], *, strict: bool) -> bool:
-        district_id, t = slot
-        neighbours = ((district_id, t - 1), slot, (district_id, t + 1)) if strict else (slot,)
+    def _free(self, slot: Slot, *, strict: bool) -> bool:
+        reporter_id, t = slot
+        neighbours = ((reporter_id, t - 1), slot, (reporter_id, t + 1)) if strict else (slot,)
         return not any(n in self.used for n in neighbours)
 
-    def take(self, accept=lambda slot: True, prefer=lambda slot: True) -> tuple[str, int] | None:
-        slots = [(d, t) for t in range(self.days) for d in self.district_ids if accept((d, t))]
+    def take(
+        self, accept: Callable[[Slot], bool] = _anything, prefer: Callable[[Slot], bool] = _anything
+    ) -> Slot | None:
+        slots = [(r, t) for t in range(self.days) for r in self.reporter_ids if accept((r, t))]
         for strict in (True, False):
             free = [s for s in slots if self._free(s, strict=strict)]
             preferred = [s for s in free if prefer(s)]
@@ -294,7 +307,7 @@ def plan_district_feed(
         return plan
     rng = stream(seed, "districts", "faults")
     district_ids = [d.district_id for d in roster.reporting_districts]
-    picker = _SlotPicker(rng, district_ids, truth.days)
+    picker = SlotPicker(rng, district_ids, truth.days)
     plan.fault_slots = picker.used  # the other feeds keep their faults off these slots
     names = {d.district_id: d.district_name for d in roster.districts}
     r1_days: set[int] = set()  # days whose city reconciliation is already explained by a district fault

@@ -19,7 +19,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment
 
 from epifeeds.feeds.names import DistrictRoster
-from epifeeds.sim.district_feed import DistrictFeedPlan, _SlotPicker
+from epifeeds.sim.district_feed import DistrictFeedPlan, SlotPicker
 from epifeeds.sim.files import xlsx_bytes
 from epifeeds.sim.ground_truth import GroundTruth, PlantedFault
 from epifeeds.sim.randomness import binomial, iso_utc, local_moment, stream
@@ -145,7 +145,7 @@ def plan_withheld_transfers(
         return {}
     truth = district_plan.truth
     rng = stream(seed, "hotels", "r3")
-    picker = _SlotPicker(rng, [d.district_id for d in roster.reporting_districts], truth.days)
+    picker = SlotPicker(rng, [d.district_id for d in roster.reporting_districts], truth.days)
     picker.used |= district_plan.fault_slots
     moved = {key: v["transferred_to_isolation"] for key, v in truth.values.items()}
 
@@ -189,9 +189,11 @@ def plan_hotel_faults(
 ) -> None:
     if fault_profile == "none":
         return
-    days = 1 + max(t for _, t in feed.days)
+    days = 1 + max((t for _, t in feed.days), default=-1)
+    if days == 0:
+        return
     rng = stream(seed, "hotels", "faults")
-    picker = _SlotPicker(rng, [h.hotel_id for h in hotels], days)
+    picker = SlotPicker(rng, [h.hotel_id for h in hotels], days)
 
     def fault(kind: str, rule: str, slot: tuple[str, int], **kwargs: Any) -> None:
         report = feed.days[slot]

@@ -18,7 +18,7 @@ from typing import Any
 from openpyxl import Workbook
 
 from epifeeds.feeds.names import DistrictRoster
-from epifeeds.sim.district_feed import DistrictFeedPlan, _SlotPicker
+from epifeeds.sim.district_feed import DistrictFeedPlan, SlotPicker
 from epifeeds.sim.files import csv_bytes, to_full_width, xlsx_bytes
 from epifeeds.sim.ground_truth import GroundTruth, PlantedFault
 from epifeeds.sim.randomness import binomial, iso_utc, local_moment, partition, stream
@@ -140,7 +140,7 @@ def plan_site_faults(
     if fault_profile == "none":
         return
     rng = stream(seed, "sites", "faults")
-    picker = _SlotPicker(rng, [d.district_id for d in roster.reporting_districts], truth.days)
+    picker = SlotPicker(rng, [d.district_id for d in roster.reporting_districts], truth.days)
     picker.used |= district_plan.fault_slots
     names = {d.district_id: d.district_name for d in roster.districts}
     csv_districts = {d for d, (fmt, _) in FILE_FORMATS.items() if fmt == "csv"}
