@@ -191,6 +191,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         runs = _run_with_progress(report_dates, log_path)
         delivered = list(received.messages)
     _print_summary(settings, runs, delivered)
+    from epifeeds.sim.score import findings_in_warehouse, render_table, score
+
+    console.print("[bold]Findings against the simulation's ground truth[/] (`epifeeds sim score`):")
+    console.print(render_table(score(truth, findings_in_warehouse(settings.warehouse_dsn))), highlight=False)
     return 0
 
 

@@ -138,3 +138,11 @@ def test_backfill_through_airflow_is_idempotent(demo, platform_env):
     assert "9 of 9 succeeded" in done.stdout
     assert warehouse_state(dsn) == before
     assert [m["kind"] for m in received.messages] in ([], ["reminder"])  # nothing new: at most a reminder
+
+
+def test_sim_score_reads_the_platforms_findings(demo, platform_env):
+    env, _, home = platform_env
+    truth_path = home / "var" / "demo" / "sim" / "ground_truth.json"
+    done = run_cli(env, "sim", "score", "--truth", str(truth_path), "--format", "json")
+    c1 = json.loads(done.stdout)["rules"]["C1"]
+    assert (c1["expected"], c1["recall"], c1["precision"]) == (2, 1.0, 1.0)  # the missing and the late report

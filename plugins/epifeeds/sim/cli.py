@@ -1,4 +1,4 @@
-"""`epifeeds sim generate|serve`: the simulator's commands, registered into the main CLI's parser.
+"""`epifeeds sim generate|serve|score`: the simulator's commands, registered into the main CLI's parser.
 
     epifeeds sim generate --days 14 --seed 7 --faults default --out var/sim
     epifeeds sim serve --dir var/sim --port 8765 --token demo-token
@@ -56,6 +56,13 @@ def _run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_score(args: argparse.Namespace) -> int:
+    from epifeeds.settings import load_settings
+    from epifeeds.sim.score import run_score
+
+    return run_score(args.truth, load_settings().warehouse_dsn, args.format)
+
+
 def _feed_list(text: str) -> tuple[str, ...]:
     feeds = tuple(dict.fromkeys(["district_reports", *(f.strip() for f in text.split(",") if f.strip())]))
     unknown = [f for f in feeds if f not in ALL_FEEDS]
@@ -69,7 +76,7 @@ def _feed_list(text: str) -> tuple[str, ...]:
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `sim` command (with `generate` and `serve`) to a parser's subparsers."""
     sim = subparsers.add_parser("sim", help="simulate the agencies' feeds (generate files, serve the API)")
-    commands = sim.add_subparsers(dest="sim_command", required=True, metavar="{generate,serve}")
+    commands = sim.add_subparsers(dest="sim_command", required=True, metavar="{generate,serve,score}")
 
     gen = commands.add_parser("generate", help="write a deterministic simulation with its ground truth")
     gen.add_argument("--days", type=int, required=True, help="number of report days")
@@ -100,6 +107,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     serve.add_argument("--fail-first-n", type=int, default=0, help="fail the first N API requests")
     serve.add_argument("--failure-status", type=int, choices=(429, 500, 502, 503), default=500)
     serve.set_defaults(func=_run_serve)
+
+    score = commands.add_parser("score", help="the platform's findings against a simulation's ground truth")
+    score.add_argument("--truth", type=Path, required=True, help="DIR/ground_truth.json of the simulation")
+    score.add_argument("--format", choices=("table", "json"), default="table")
+    score.set_defaults(func=_run_score)
     return sim
 
 
