@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -13,7 +15,9 @@ import pytest
 from epifeeds.settings import DAGS_DIR, PLUGINS_DIR, load_settings
 
 # Airflow reads its configuration on first import: point it at a throw-away home before any test imports it.
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="epifeeds-test-airflow-"))
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="epifeeds-test-airflow-")
+atexit.register(shutil.rmtree, _AIRFLOW_HOME, ignore_errors=True)
+os.environ.setdefault("AIRFLOW_HOME", _AIRFLOW_HOME)
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS_DIR))
 os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(PLUGINS_DIR))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
