@@ -97,7 +97,8 @@ def test_rejects_keep_the_raw_row_and_the_reason(warehouse_dsn, tmp_path):
         ensure_landing_schema(conn)
         land(conn, str(tmp_path), api_payload([report("小店区"), report("高新区"), report("迎泽区", -1)]))
         rejects = conn.execute(
-            "select reporter, row_number, raw_values, reason from landing.rejects order by row_number"
+            "select reporter, row_number, raw_values, reason, reporter_id, claimed_report_date"
+            " from landing.rejects order by row_number"
         ).fetchall()
         read, landed, rejected = conn.execute(
             "select rows_read, rows_landed, rows_rejected from landing.batches"
@@ -105,4 +106,6 @@ def test_rejects_keep_the_raw_row_and_the_reason(warehouse_dsn, tmp_path):
     assert [(r[0], r[1]) for r in rejects] == [("高新区", 2), ("迎泽区", 3)]
     assert rejects[0][2]["district"] == "高新区" and "unknown district" in rejects[0][3]
     assert rejects[1][2]["new_positives"] == -1 and "negative" in rejects[1][3]
+    # Who sent a rejected row, and for which day, is kept where readable: it was delivered, just invalid.
+    assert [(r[4], r[5]) for r in rejects] == [(None, DAY), ("140106", DAY)]
     assert read == landed + rejected == 3

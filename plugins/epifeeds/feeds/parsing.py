@@ -20,6 +20,10 @@ class Reject:
     row_number: int  # 1-based position of the record in the delivery
     raw_values: dict[str, Any]
     reason: str
+    # Who the row says sent it and for which day, where readable: a report that arrived but was
+    # rejected was still delivered (its fault is V1, not a missing report).
+    reporter_id: str | None = None
+    claimed_report_date: date | None = None
 
 
 @dataclass
@@ -63,11 +67,22 @@ def parse_district_records(
         try:
             row = _typed_district_row(contract, fields, report_date, received_at, roster, seen)
         except ValueProblem as problem:
-            result.rejects.append(Reject(row_number, record, str(problem)))
+            reporter_id, claimed_date = _claimed_identity(fields, roster)
+            result.rejects.append(Reject(row_number, record, str(problem), reporter_id, claimed_date))
             continue
         seen[row["district_id"]] = row_number
         result.rows.append(row)
     return result
+
+
+def _claimed_identity(fields: dict[str, Any], roster: DistrictRoster) -> tuple[str | None, date | None]:
+    name = fields.get("district_name_reported")
+    reporter_id = roster.resolve(str(name)) if name is not None else None
+    try:
+        claimed_date = parse_date(fields["report_date"]) if fields.get("report_date") is not None else None
+    except ValueProblem:
+        claimed_date = None
+    return reporter_id, claimed_date
 
 
 def _typed_district_row(

@@ -164,8 +164,8 @@ def _store_rejects(
         return
     with conn.cursor() as cursor:
         cursor.executemany(
-            "insert into landing.rejects (batch_id, feed, reporter, report_date, row_number, raw_values, reason)"
-            " values (%s, %s, %s, %s, %s, %s, %s)",
+            "insert into landing.rejects (batch_id, feed, reporter, report_date, row_number, raw_values, reason,"
+            " reporter_id, claimed_report_date) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             [
                 (
                     batch_id,
@@ -175,6 +175,8 @@ def _store_rejects(
                     reject.row_number,
                     Jsonb(reject.raw_values),
                     reject.reason,
+                    reject.reporter_id,
+                    reject.claimed_report_date,
                 )
                 for reject in parsed.rejects
             ],

@@ -36,6 +36,8 @@ create table if not exists landing.rejects (
     raw_values jsonb not null,
     reason text not null
 );
+alter table landing.rejects add column if not exists reporter_id text;
+alter table landing.rejects add column if not exists claimed_report_date date;
 
 create table if not exists dq.check_runs (
     check_run_id bigserial primary key,
