@@ -1,12 +1,17 @@
-"""A webhook receiver on loopback: what the demo and the tests deliver alerts to, over real HTTP."""
+"""Receivers on loopback that the demo and the tests deliver alerts to for real: a webhook (HTTP) and an
+SMTP server (aiosmtpd, a dev dependency)."""
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -45,3 +50,41 @@ def webhook_receiver(fail_first: int = 0) -> Iterator[tuple[str, ReceivedMessage
     finally:
         server.shutdown()
         server.server_close()
+
+
+@dataclass
+class ReceivedMails:
+    messages: list[EmailMessage] = field(default_factory=list)
+    recipients: list[list[str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def smtp_receiver() -> Iterator[tuple[str, int, ReceivedMails]]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1; yields (host, port, received mails)."""
+    from aiosmtpd.controller import Controller
+
+    received = ReceivedMails()
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+            message = BytesParser(policy=policy.default).parsebytes(
+                envelope.original_content or envelope.content
+            )
+            with received.lock:
+                received.messages.append(message)
+                received.recipients.append(list(envelope.rcpt_tos))
+            return "250 Message accepted for delivery"
+
+    controller = Controller(Handler(), hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    try:
+        yield "127.0.0.1", controller.port, received
+    finally:
+        controller.stop()
