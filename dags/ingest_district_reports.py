@@ -20,7 +20,8 @@ catch late and revised reports) from the district-report API (Airflow connection
 archived by sha256 and recorded in `landing.batches` before parsing; typed rows go to
 `landing.district_reports` as versions, bad rows to `landing.rejects` with their reason. The
 `landing.district_reports` Asset then triggers `build_warehouse`; the GX suite
-`landing__district_reports` validates each changed day into `dq.check_results`.
+`landing__district_reports` validates each changed day, and the platform's district rules (V1/I1
+from rejects, V2, R1, I2, I5, H1) check every pulled day, into `dq.check_results` and `dq.findings`.
 """
 
 
@@ -39,10 +40,11 @@ def ingest_district_reports():
         return ingest_district_reports_for_run(get_current_context()["data_interval_end"])
 
     @task
-    def validate(deliveries: list[dict]) -> list[dict]:
+    def validate(deliveries: list[dict]) -> dict:
         from epifeeds.tasks import validate_district_reports
 
-        return validate_district_reports(deliveries, get_current_context()["run_id"])
+        context = get_current_context()
+        return validate_district_reports(deliveries, context["run_id"], context["data_interval_end"])
 
     validate(land())
 

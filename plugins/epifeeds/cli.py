@@ -237,6 +237,27 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_findings(args: argparse.Namespace) -> int:
+    from epifeeds.quality.findings import list_findings
+
+    if args.date and (args.date_from or args.date_to):
+        raise SystemExit("give either --date or --from/--to, not both")
+    first, last = (args.date, args.date) if args.date else (args.date_from, args.date_to)
+    findings = list_findings(load_settings().warehouse_dsn, first, last)
+    if args.format == "json":
+        print(json.dumps(findings, ensure_ascii=False, indent=2, default=str))
+        return 0
+    table = Table(
+        "date", "rule", "reporter", "severity", "status", "summary", title=f"{len(findings)} findings"
+    )
+    for f in findings:
+        table.add_row(
+            str(f["report_date"]), f["rule"], f["reporter"], f["severity"], f["status"], f["summary"]
+        )
+    console.print(table)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="epifeeds", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -267,9 +288,18 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--format", choices=("text", "json"), default="text")
     status.set_defaults(func=cmd_status)
 
-    from epifeeds.sim.cli import register
+    findings = commands.add_parser("findings", help="data-quality findings (open, resolved, silenced)")
+    findings.add_argument("--date", type=date.fromisoformat, help="one report date")
+    findings.add_argument("--from", dest="date_from", type=date.fromisoformat)
+    findings.add_argument("--to", dest="date_to", type=date.fromisoformat)
+    findings.add_argument("--format", choices=("table", "json"), default="table")
+    findings.set_defaults(func=cmd_findings)
 
-    register(commands)
+    from epifeeds.feeds.bulletin import register as register_bulletin
+    from epifeeds.sim.cli import register as register_sim
+
+    register_bulletin(commands)
+    register_sim(commands)
     return parser
 
 

@@ -16,7 +16,6 @@ from epifeeds.settings import (
 )
 
 INGEST_LOOKBACK_DAYS = int(os.environ.get("EPIFEEDS_INGEST_LOOKBACK_DAYS", "2"))
-ALERT_SUPPRESSION = timedelta(minutes=int(os.environ.get("EPIFEEDS_ALERT_SUPPRESSION_MINUTES", "360")))
 
 
 def _connection(conn_id: str):
@@ -65,20 +64,25 @@ def ingest_district_reports_for_run(run_time: datetime) -> list[dict]:
     ]
 
 
-def validate_district_reports(deliveries: list[dict], run_id: str) -> list[dict]:
-    """GX on every report date that got new rows in this run."""
+def validate_district_reports(deliveries: list[dict], run_id: str, run_time: datetime) -> dict:
+    """GX on every report date that got new rows; the platform's district rules on every pulled date."""
     from epifeeds.feeds.contracts import DISTRICT_REPORTS
+    from epifeeds.quality.district_checks import check_district_feed
     from epifeeds.quality.gx_runner import validate_landing_slice
 
     dsn = warehouse_dsn()
     changed = sorted({d["report_date"] for d in deliveries if d["rows_new_versions"]})
-    return [validate_landing_slice(dsn, DISTRICT_REPORTS, date.fromisoformat(day), run_id) for day in changed]
+    gx = [validate_landing_slice(dsn, DISTRICT_REPORTS, date.fromisoformat(day), run_id) for day in changed]
+    pulled = sorted({date.fromisoformat(d["report_date"]) for d in deliveries})
+    with psycopg.connect(dsn) as conn:
+        results = check_district_feed(conn, pulled, run_id, run_time)
+    failed = sorted({(r.rule, r.reporter or "", str(r.report_date)) for r in results if r.status == "fail"})
+    return {"gx": gx, "platform_checks": len(results), "failed": [" ".join(f) for f in failed]}
 
 
 def watch_district_feed(run_time: datetime, run_id: str) -> dict:
-    """C1 completeness at this run's time, then alerts synced and delivered."""
-    from epifeeds.alerts.incidents import sync_alerts
-    from epifeeds.alerts.notify import deliver_notices
+    """C1 completeness at this run's time, then incidents grouped by root cause and notices delivered."""
+    from epifeeds.alerts.notify import process_alerts
     from epifeeds.feeds.names import load_district_roster
     from epifeeds.landing.schema import ensure_landing_schema
     from epifeeds.quality.completeness import check_district_completeness
@@ -86,11 +90,12 @@ def watch_district_feed(run_time: datetime, run_id: str) -> dict:
     with psycopg.connect(warehouse_dsn()) as conn:
         ensure_landing_schema(conn)
         results = check_district_completeness(conn, load_district_roster(), run_time, run_id)
-        sync_alerts(conn, run_time)
-        sent = deliver_notices(conn, load_settings().alert_webhook_url, run_time, ALERT_SUPPRESSION)
+        alerts = process_alerts(conn, run_time, run_id=run_id)
     return {
         "checked": len(results),
         "missing": sum(r.status == "fail" and r.severity == "error" for r in results),
         "late": sum(r.status == "fail" and r.severity == "warn" for r in results),
-        "notices": [{"kind": n.kind, "title": n.title, "delivered": ok} for n, ok in sent],
+        "incidents": alerts["incidents"],
+        "notices": alerts["notices"],
+        "undelivered": alerts["undelivered"],
     }

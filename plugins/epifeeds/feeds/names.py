@@ -11,6 +11,9 @@ from pathlib import Path
 from epifeeds.settings import DBT_PROJECT_DIR
 
 SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
+# The city the API feed, the simulator and the demo serve: `city` and `reporting_districts` mean this one.
+# Other cities on the roster (Beijing, from published bulletins) are reached with `cities`/`districts_of`.
+DEFAULT_CITY_ID = "140100"
 
 
 def normalise_label(text: str) -> str:
@@ -42,11 +45,28 @@ class DistrictRoster:
 
     @property
     def reporting_districts(self) -> tuple[District, ...]:
-        return tuple(d for d in self.districts if d.district_level == "district")
+        """The default city's (Taiyuan's) districts; see `districts_of` for any other city."""
+        return self.districts_of(DEFAULT_CITY_ID)
 
     @property
     def city(self) -> District:
-        return next(d for d in self.districts if d.district_level == "city")
+        """The default city (Taiyuan); see `cities` for every city on the roster."""
+        return self.by_id(DEFAULT_CITY_ID)
+
+    @property
+    def cities(self) -> tuple[District, ...]:
+        return tuple(d for d in self.districts if d.district_level == "city")
+
+    def districts_of(self, city_id: str) -> tuple[District, ...]:
+        """The districts (and counties) of one city, in roster order."""
+        return tuple(
+            d for d in self.districts if d.district_level == "district" and d.parent_district_id == city_id
+        )
+
+    def jurisdiction_of(self, district_id: str) -> str:
+        """The city a reporter belongs to: its parent for a district, itself for a city."""
+        district = self.by_id(district_id)
+        return district.district_id if district.district_level == "city" else district.parent_district_id
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:

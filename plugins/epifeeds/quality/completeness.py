@@ -1,5 +1,9 @@
 """Rule C1: every active reporter delivered by its deadline. Absent data fires no event, so this is
-run on a clock (the feed_watchdog DAG) against the roster and the reporting calendar."""
+run on a clock (the feed_watchdog DAG) against the roster and the reporting calendar.
+
+The calendar is per jurisdiction (city): a district follows its city's rows, and a reporter is expected
+only for report dates inside its jurisdiction's active range (Beijing's published bulletins end on
+2022-05-11; Taiyuan's feed is open-ended)."""
 
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from epifeeds.feeds.contracts import DISTRICT_REPORTS
-from epifeeds.feeds.names import SEEDS_DIR, DistrictRoster
+from epifeeds.feeds.names import SEEDS_DIR, District, DistrictRoster
+from epifeeds.quality.exceptions import apply_exceptions
 from epifeeds.quality.results import CheckResult, store_check_run
 from epifeeds.settings import REPORT_TIMEZONE
 
@@ -20,11 +25,16 @@ from epifeeds.settings import REPORT_TIMEZONE
 @dataclass(frozen=True)
 class Deadline:
     feed: str
+    jurisdiction_id: str  # the city whose reporters this applies to
     reporter_level: str
     active_from: date  # the first report date this feed is expected for
     days_after: int
     local_time: time
     grace: timedelta
+    active_to: date | None = None  # the last report date expected (inclusive); None = open-ended
+
+    def is_active(self, report_date: date) -> bool:
+        return self.active_from <= report_date and (self.active_to is None or report_date <= self.active_to)
 
     def due_at(self, report_date: date) -> datetime:
         local = datetime.combine(report_date + timedelta(days=self.days_after), self.local_time)
@@ -34,13 +44,18 @@ class Deadline:
         return self.due_at(report_date) + self.grace
 
 
-def load_reporting_calendar() -> dict[tuple[str, str], Deadline]:
+CalendarKey = tuple[str, str, str]  # (feed, jurisdiction_id, reporter_level)
+
+
+def load_reporting_calendar() -> dict[CalendarKey, Deadline]:
     with (SEEDS_DIR / "reporting_calendar.csv").open(encoding="utf-8", newline="") as handle:
         return {
-            (row["feed"], row["reporter_level"]): Deadline(
+            (row["feed"], row["jurisdiction_id"], row["reporter_level"]): Deadline(
                 feed=row["feed"],
+                jurisdiction_id=row["jurisdiction_id"],
                 reporter_level=row["reporter_level"],
                 active_from=date.fromisoformat(row["active_from"]),
+                active_to=date.fromisoformat(row["active_to"]) if row["active_to"].strip() else None,
                 days_after=int(row["deadline_days_after_report_date"]),
                 local_time=time.fromisoformat(row["deadline_local_time"]),
                 grace=timedelta(minutes=int(row["grace_minutes"])),
@@ -49,29 +64,61 @@ def load_reporting_calendar() -> dict[tuple[str, str], Deadline]:
         }
 
 
+def deadline_for(
+    calendar: dict[CalendarKey, Deadline], feed: str, roster: DistrictRoster, district: District
+) -> Deadline:
+    """The calendar row a reporter follows: its city's row for its level."""
+    jurisdiction_id = roster.jurisdiction_of(district.district_id)
+    try:
+        return calendar[(feed, jurisdiction_id, district.district_level)]
+    except KeyError:
+        raise LookupError(
+            f"{district.district_name} ({district.district_id}) is on the roster but reporting_calendar.csv has no"
+            f" row for feed {feed!r}, jurisdiction {jurisdiction_id}, level {district.district_level!r}: add one"
+            " (with active_from/active_to) to dbt_project/seeds/reporting_calendar.csv"
+        ) from None
+
+
+# When a reporter first delivered its report for a day. Timeliness is judged by when the agency
+# submitted, not by when our pull happened to run. A report that arrived but was rejected (a bad value)
+# was still delivered: its fault is V1's finding, not a missing report.
+FIRST_DELIVERY_SQL = """
+select min(delivered_at) from (
+    select coalesce(r.submitted_at, b.received_at) as delivered_at
+    from landing.district_reports as r
+    join landing.batches as b on b.batch_id = r._batch_id
+    where r.district_id = %(reporter)s and r.report_date = %(day)s and b.received_at <= %(as_of)s
+    union all
+    select b.received_at
+    from landing.rejects as j
+    join landing.batches as b on b.batch_id = j.batch_id
+    where j.reporter_id = %(reporter)s and j.claimed_report_date = %(day)s and j.report_date = %(day)s
+        and b.received_at <= %(as_of)s
+) as deliveries
+"""
+
+
 def report_dates_due(as_of: datetime, deadline: Deadline, lookback_days: int) -> list[date]:
-    """Report dates whose deadline plus grace has passed at `as_of`, newest `lookback_days` of them."""
+    """Report dates whose deadline plus grace has passed at `as_of` and on which the reporter's
+    jurisdiction is active, newest `lookback_days` of them."""
     local_today = as_of.astimezone(ZoneInfo(REPORT_TIMEZONE)).date()
     candidates = [local_today - timedelta(days=n) for n in range(lookback_days + deadline.days_after, -1, -1)]
-    due = [day for day in candidates if deadline.alert_at(day) <= as_of and day >= deadline.active_from]
+    due = [day for day in candidates if deadline.alert_at(day) <= as_of and deadline.is_active(day)]
     return due[-lookback_days:]
 
 
 def check_district_completeness(
     conn: psycopg.Connection, roster: DistrictRoster, as_of: datetime, run_id: str, lookback_days: int = 3
 ) -> list[CheckResult]:
-    """C1 for the district feed: one result per reporter and due report date; findings opened or resolved."""
+    """C1 for the district feed: one result per reporter and due report date (only dates on which the
+    reporter's jurisdiction is active); findings opened or resolved."""
     calendar = load_reporting_calendar()
     results: list[CheckResult] = []
     for district in roster.districts:
-        deadline = calendar[(DISTRICT_REPORTS.feed, district.district_level)]
+        deadline = deadline_for(calendar, DISTRICT_REPORTS.feed, roster, district)
         for report_date in report_dates_due(as_of, deadline, lookback_days):
-            # Timeliness is judged by when the agency submitted, not by when our pull happened to run.
             first_received = conn.execute(
-                "select min(coalesce(r.submitted_at, b.received_at)) from landing.district_reports as r"
-                " join landing.batches as b on b.batch_id = r._batch_id"
-                " where r.district_id = %s and r.report_date = %s and b.received_at <= %s",
-                (district.district_id, report_date, as_of),
+                FIRST_DELIVERY_SQL, {"reporter": district.district_id, "day": report_date, "as_of": as_of}
             ).fetchone()[0]
             reporter = f"{district.district_name} ({district.district_id})"
             due_at = deadline.due_at(report_date)
@@ -102,6 +149,7 @@ def check_district_completeness(
             )
             results.append(result)
             _record_finding(conn, result, summary, as_of)
+    apply_exceptions(conn)
     store_check_run(
         conn,
         suite="completeness",

@@ -1,0 +1,158 @@
+"""Importing the real Beijing bulletin into a real Postgres: one batch per date, counts balance, idempotent."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from epifeeds.feeds import bulletin
+from epifeeds.feeds.bulletin import import_bulletin
+from epifeeds.feeds.names import load_district_roster
+from epifeeds.landing.archive import sha256_of
+from epifeeds.quality.completeness import check_district_completeness
+
+pytestmark = pytest.mark.integration
+
+BEIJING_CSV = Path("/work/shared/data/real/beijing-daily.csv")
+
+
+def report_dates_in_file() -> list[date]:
+    with BEIJING_CSV.open(encoding="utf-8-sig", newline="") as handle:
+        return sorted(date.fromisoformat(row["日期"]) for row in csv.DictReader(handle))
+
+
+def snapshot(conn: psycopg.Connection) -> dict:
+    return {
+        table: conn.execute(f"select * from {table} order by 1, 2, 3").fetchall()
+        for table in ("landing.batches", "landing.district_reports", "landing.rejects")
+    }
+
+
+def test_every_report_date_is_a_batch_and_every_row_is_accounted_for(warehouse_dsn, tmp_path):
+    archive = tmp_path / "archive"
+
+    outcomes = import_bulletin(warehouse_dsn, str(archive), BEIJING_CSV)
+
+    dates = report_dates_in_file()
+    assert len(outcomes) == len(dates) == 33
+    assert all(o.status == "landed" and not o.is_repeat for o in outcomes)
+    assert all(
+        o.rows_read == o.rows_landed + o.rows_rejected == 17 for o in outcomes
+    )  # 北京市 + 16 districts
+    with psycopg.connect(warehouse_dsn) as conn:
+        batches = conn.execute(
+            "select report_date, reporter, sha256, source_uri, received_at, rows_read, rows_landed,"
+            " rows_rejected, message from landing.batches order by report_date"
+        ).fetchall()
+        landed = conn.execute(
+            "select count(*), count(distinct district_id) from landing.district_reports"
+        ).fetchone()
+        chaoyang = conn.execute(
+            "select new_positives, new_confirmed, new_asymptomatic, district_name_reported, _version"
+            " from landing.district_reports where district_id = '110105' and report_date = '2022-04-26'"
+        ).fetchone()
+        rejected = conn.execute("select count(*) from landing.rejects").fetchone()[0]
+
+    assert [b[0] for b in batches] == dates
+    assert {b[1] for b in batches} == {"*"}
+    assert {b[2] for b in batches} == {sha256_of(BEIJING_CSV.read_bytes())}  # one file, archived once
+    assert len([p for p in archive.rglob("*") if p.is_file()]) == 1
+    assert {b[3] for b in batches} == {BEIJING_CSV.resolve().as_uri()}
+    assert batches[0][4] == datetime(2022, 4, 10, 2, 0, tzinfo=UTC)  # 2022-04-10 10:00 Asia/Shanghai
+    assert sum(b[5] for b in batches) == sum(b[6] for b in batches) + sum(b[7] for b in batches) == 33 * 17
+    assert landed == (33 * 17, 17) and rejected == 0
+    assert chaoyang == (2, 15, 2, "朝阳区", 1)
+    april_26 = next(b[8] for b in batches if b[0] == date(2022, 4, 26))
+    assert "published at http://wjw.beijing.gov.cn/" in april_26 and "t20220427_2693371" in april_26
+    assert "ignored columns" in april_26 and "境外输入阳性感染者" in april_26
+    assert "{区}_确诊_来自无症状感染者 ×16" in april_26
+
+
+def test_importing_the_same_file_again_changes_nothing(warehouse_dsn, tmp_path):
+    import_bulletin(warehouse_dsn, str(tmp_path), BEIJING_CSV)
+    with psycopg.connect(warehouse_dsn) as conn:
+        before = snapshot(conn)
+
+    again = import_bulletin(warehouse_dsn, str(tmp_path), BEIJING_CSV)
+
+    with psycopg.connect(warehouse_dsn) as conn:
+        assert snapshot(conn) == before
+    assert all(o.is_repeat and o.rows_new_versions == 0 for o in again)
+
+
+def test_a_corrected_bulletin_lands_only_the_changed_figure_as_a_new_version(warehouse_dsn, tmp_path):
+    import_bulletin(warehouse_dsn, str(tmp_path / "archive"), BEIJING_CSV)
+    with BEIJING_CSV.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    column = rows[0].index("朝阳区_阳性")
+    line = next(i for i, row in enumerate(rows) if row[0] == "2022-04-26")
+    rows[line][column] = "17"
+    corrected = tmp_path / "beijing-corrected.csv"
+    with corrected.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(rows)
+
+    outcomes = import_bulletin(warehouse_dsn, str(tmp_path / "archive"), corrected)
+
+    assert sum(o.rows_new_versions for o in outcomes) == 1
+    with psycopg.connect(warehouse_dsn) as conn:
+        versions = conn.execute(
+            "select _version, new_positives from landing.district_reports"
+            " where district_id = '110105' and report_date = '2022-04-26' order by _version"
+        ).fetchall()
+    assert versions == [(1, 2), (2, 17)]
+
+
+def test_a_bulletin_imported_years_later_is_on_time_by_its_publication_time(warehouse_dsn, tmp_path):
+    import_bulletin(warehouse_dsn, str(tmp_path), BEIJING_CSV)
+    as_of = datetime(2022, 5, 14, 4, 0, tzinfo=UTC)  # 12:00 Asia/Shanghai, three days after the last bulletin
+
+    with psycopg.connect(warehouse_dsn) as conn:
+        results = check_district_completeness(conn, load_district_roster(), as_of, "test")
+
+    beijing = [r for r in results if r.reporter.startswith("11")]
+    assert {r.report_date for r in beijing} == {date(2022, 5, 10), date(2022, 5, 11)}  # series ends 05-11
+    assert len(beijing) == 2 * 17
+    assert {(r.status, r.severity) for r in beijing} == {("pass", "info")}
+
+
+def test_the_command_prints_where_each_dates_rows_went(warehouse_dsn, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("EPIFEEDS_WAREHOUSE_DSN", warehouse_dsn)
+    monkeypatch.setenv("EPIFEEDS_ARCHIVE_URL", str(tmp_path))
+    parser = argparse.ArgumentParser(prog="epifeeds")
+    bulletin.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["import-bulletin", str(BEIJING_CSV), "--city", "北京市"])
+
+    assert args.func(args) == 0
+    first = capsys.readouterr().out
+    assert args.func(args) == 0
+    second = capsys.readouterr().out
+
+    assert "33 report dates 2022-04-09..2022-05-11, city 北京市 (110000), 16 districts" in first
+    assert "2022-04-26" in first and "landed" in first
+    assert "rows: 561 read = 561 landed (561 new versions) in landing.district_reports + 0 rejected" in first
+    assert "ignored columns" in first
+    assert "landed (again)" in second and "(0 new versions)" in second
+
+
+def test_an_unreadable_file_is_refused_by_the_command_without_landing_anything(
+    warehouse_dsn, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("EPIFEEDS_WAREHOUSE_DSN", warehouse_dsn)
+    monkeypatch.setenv("EPIFEEDS_ARCHIVE_URL", str(tmp_path / "archive"))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("日期,朝阳区_阳性,朝阳区_确诊,朝阳区_无症状\n合计,1,1,0\n", encoding="utf-8")
+    parser = argparse.ArgumentParser(prog="epifeeds")
+    bulletin.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["import-bulletin", str(bad)])
+
+    assert args.func(args) == 2
+    assert "line 2: 日期 '合计' is not a date" in capsys.readouterr().out
+    with psycopg.connect(warehouse_dsn) as conn:
+        has_ledger = conn.execute("select to_regclass('landing.batches') is not null").fetchone()[0]
+    assert not has_ledger  # nothing ledgered; the bytes are archived for the record
+    assert len([p for p in (tmp_path / "archive").rglob("*") if p.is_file()]) == 1

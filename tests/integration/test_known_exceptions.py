@@ -1,0 +1,66 @@
+"""Rule X1 on real Postgres: the reviewed exceptions file silences findings, which stay visible."""
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from epifeeds.feeds.bulletin import import_bulletin
+from epifeeds.quality.district_checks import check_district_feed
+from epifeeds.quality.exceptions import DEFAULT_EXCEPTIONS_FILE, load_exceptions
+
+pytestmark = pytest.mark.integration
+
+BEIJING = Path(__file__).resolve().parents[3] / "shared" / "data" / "real" / "beijing-daily.csv"
+AT = datetime(2022, 5, 12, 2, tzinfo=UTC)
+
+
+def import_and_check(dsn: str, archive: Path) -> None:
+    outcomes = import_bulletin(dsn, str(archive), BEIJING)
+    with psycopg.connect(dsn) as conn:
+        dates = [
+            d for (d,) in conn.execute("select distinct report_date from landing.district_reports order by 1")
+        ]
+        check_district_feed(conn, dates, "test", AT)
+    assert outcomes
+
+
+def statuses(dsn: str, rule: str) -> dict[str, int]:
+    with psycopg.connect(dsn) as conn:
+        return dict(
+            conn.execute("select status, count(*) from dq.findings where rule = %s group by 1", (rule,))
+        )
+
+
+def test_the_reviewed_file_silences_the_beijing_cumulative_artefact_and_keeps_it_visible(
+    warehouse_dsn, tmp_path
+):
+    import_and_check(warehouse_dsn, tmp_path)
+    assert set(statuses(warehouse_dsn, "I5")) == {"silenced"}  # by expectations/known_exceptions.yml
+    assert statuses(warehouse_dsn, "V2") == {"open": 45}  # other rules for the same reporter are untouched
+    with psycopg.connect(warehouse_dsn) as conn:
+        reason = conn.execute(
+            "select details -> 'silenced_by' ->> 'reason' from dq.findings where rule = 'I5' limit 1"
+        ).fetchone()[0]
+    assert "cumulative columns at 0" in reason
+
+
+def test_removing_an_exception_brings_its_findings_back(warehouse_dsn, tmp_path, monkeypatch):
+    import_and_check(warehouse_dsn, tmp_path)
+    empty = tmp_path / "no_exceptions.yml"
+    empty.write_text("[]\n", encoding="utf-8")
+    monkeypatch.setenv("EPIFEEDS_EXCEPTIONS_FILE", str(empty))
+    with psycopg.connect(warehouse_dsn) as conn:
+        check_district_feed(conn, [date(2022, 4, 26)], "test", AT)
+    counts = statuses(warehouse_dsn, "I5")
+    assert counts.get("open", 0) > 0 and "silenced" not in counts
+
+
+def test_a_malformed_entry_is_refused_with_what_to_fix(tmp_path):
+    bad = tmp_path / "exceptions.yml"
+    bad.write_text("- rule: Z9\n  feed: x\n  reporter: '*'\n  from: 2022-01-02\n  to: 2022-01-01\n"
+                   "  reason: r\n  reviewed_by: me\n  reviewed_on: 2022-01-01\n", encoding="utf-8")  # fmt: skip
+    with pytest.raises(ValueError, match="entry 1: unknown rule 'Z9'"):
+        load_exceptions(bad)
+    assert load_exceptions(DEFAULT_EXCEPTIONS_FILE)  # the committed file itself is well-formed
