@@ -123,3 +123,26 @@ def test_a_rejected_report_was_delivered_so_it_is_v1_not_a_missing_report(wareho
     assert by_reporter["140110"] == "pass" and by_reporter["140105"] == "pass"
     assert by_reporter["140106"] == "fail"  # 迎泽区 sent nothing at all: that one is missing
     assert ("C1", "140110", D1) not in found and ("C1", "140106", D1) in found
+
+
+def test_an_empty_delivery_on_an_expected_day_is_c3_and_a_thin_one_a_warning(warehouse_dsn, tmp_path):
+    from epifeeds.quality.landing_rules import check_delivery_volume
+
+    districts = ["小店区", "迎泽区", "杏花岭区", "尖草坪区", "万柏林区", "晋源区"]
+    days = [date(2022, 3, 1) + timedelta(days=n) for n in range(6)]
+    with psycopg.connect(warehouse_dsn) as conn:
+        ensure_landing_schema(conn)
+        for day in days[:4]:
+            land(conn, tmp_path, day, [report(name, day, 1, 6) for name in districts])
+        land(conn, tmp_path, days[4], [report("小店区", days[4], 1, 6)])  # 1 row against a median of 6
+        land(conn, tmp_path, days[5], [])
+        check_delivery_volume(conn, "district_reports", days, "test", AT)
+        found = {k: v[1] for k, v in findings(conn).items()}
+        after = land(conn, tmp_path, days[5], [report(name, days[5], 1, 6) for name in districts], hour=5)
+        check_delivery_volume(conn, "district_reports", days, "test", AT + timedelta(hours=1))
+        status = conn.execute("select status from dq.findings where report_date = %s", (days[5],)).fetchone()[
+            0
+        ]
+    assert set(found) == {("C3", "*", days[4]), ("C3", "*", days[5])}
+    assert found[("C3", "*", days[4])] == {"rows": 1, "trailing_median": 6}
+    assert after.rows_landed == 6 and status == "resolved"

@@ -64,6 +64,11 @@ def load_reporting_calendar() -> dict[CalendarKey, Deadline]:
         }
 
 
+def feed_expected_on(feed: str, report_date: date) -> bool:
+    """Whether any jurisdiction expects this feed for the day (the calendar's active ranges)."""
+    return any(d.feed == feed and d.is_active(report_date) for d in load_reporting_calendar().values())
+
+
 def deadline_for(
     calendar: dict[CalendarKey, Deadline], feed: str, roster: DistrictRoster, district: District
 ) -> Deadline:

@@ -8,17 +8,22 @@ from datetime import date, datetime
 import psycopg
 
 from epifeeds.feeds.contracts import DISTRICT_REPORTS
+from epifeeds.quality.completeness import feed_expected_on
 from epifeeds.quality.district_history import check_district_history
 from epifeeds.quality.district_rules import check_district_rules
-from epifeeds.quality.landing_rules import check_rejects
+from epifeeds.quality.landing_rules import check_delivery_volume, check_rejects
 from epifeeds.quality.results import CheckResult
 
 
 def check_district_feed(
     conn: psycopg.Connection, report_dates: list[date], run_id: str, as_of: datetime
 ) -> list[CheckResult]:
-    """V1/I1 (rejects), V2 and R1 (per day), I2, I5 and H1 (history); results stored, findings kept in step."""
-    results = check_rejects(conn, DISTRICT_REPORTS.feed, report_dates, run_id, as_of)
+    """C3 (volume), V1/I1 (rejects), V2 and R1 (per day), I2, I5 and H1 (history); results stored,
+    findings kept in step."""
+    feed = DISTRICT_REPORTS.feed
+    expected = [day for day in report_dates if feed_expected_on(feed, day)]
+    results = check_delivery_volume(conn, feed, expected, run_id, as_of)
+    results += check_rejects(conn, feed, report_dates, run_id, as_of)
     results += check_district_rules(conn, report_dates, run_id, as_of=as_of)
     results += check_district_history(conn, report_dates, run_id, as_of)
     return results

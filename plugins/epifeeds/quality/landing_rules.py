@@ -1,4 +1,6 @@
-"""V1 and I1 from what landing refused: every rejected row is a finding, with its reason and raw values.
+"""What landing saw of each delivery: V1 and I1 from the rows it refused, C3 from how many rows came.
+
+Every rejected row is a finding, with its reason and raw values.
 
 Landing already decided (unknown reporter, negative or non-numeric count, future or wrong date,
 a missing required field: V1; the same report twice in one delivery: I1). These checks make those
@@ -8,8 +10,10 @@ agency resends a corrected file, the earlier rejects stop being findings.
 
 from __future__ import annotations
 
+import os
+import statistics
 from collections import defaultdict
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import psycopg
 
@@ -101,3 +105,82 @@ def _resolve_corrected(
             " and status = 'open' and not (finding_key = any(%s))",
             (as_of, feed, report_dates, "%:rejected_rows:%", list(still_failing)),
         )
+
+
+VOLUME_SUITE = "delivery_volume"
+LOW_VOLUME_SHARE = float(os.environ.get("EPIFEEDS_LOW_VOLUME_PCT", "50")) / 100
+TRAILING_DAYS = 7
+
+
+def delivered_rows(conn: psycopg.Connection, feed: str, first: date, last: date) -> dict[date, int]:
+    """Rows read in the latest landed delivery of each report date (all reporters of the feed together)."""
+    rows = conn.execute(
+        """
+        select report_date, sum(rows_read)::int from (
+            select distinct on (report_date, reporter) report_date, rows_read
+            from landing.batches
+            where feed = %s and report_date between %s and %s and status = 'landed'
+            order by report_date, reporter, received_at desc, batch_id desc
+        ) as latest
+        group by report_date
+        """,
+        (feed, first, last),
+    )
+    return dict(rows.fetchall())
+
+
+def check_delivery_volume(
+    conn: psycopg.Connection, feed: str, expected_dates: list[date], run_id: str, as_of: datetime
+) -> list[CheckResult]:
+    """C3: a delivery with no rows on a day reports are expected is an error; one far below the trailing
+    7-day median is a warning. Only days on which the feed is expected (the calendar) are judged."""
+    if not expected_dates:
+        return []
+    first, last = min(expected_dates) - timedelta(days=TRAILING_DAYS), max(expected_dates)
+    volumes = delivered_rows(conn, feed, first, last)
+    checked: list[tuple[CheckResult, Finding | None]] = []
+    for day in sorted(expected_dates):
+        if day not in volumes:
+            continue  # nothing delivered at all: C1 judges absence
+        rows = volumes[day]
+        trailing = [
+            volumes[d] for d in (day - timedelta(days=n) for n in range(1, TRAILING_DAYS + 1)) if d in volumes
+        ]
+        median = statistics.median(trailing) if len(trailing) >= 3 else None
+        problems = {
+            "empty": ("error", "an empty delivery on a day reports are expected" if rows == 0 else ""),
+            "low_volume": (
+                "warn",
+                f"{rows} rows, below {LOW_VOLUME_SHARE:.0%} of the trailing {TRAILING_DAYS}-day median {median:g}"
+                if rows and median and rows < LOW_VOLUME_SHARE * median
+                else "",
+            ),
+        }
+        observed = {"rows": rows, "trailing_median": median}
+        for kind, (severity, problem) in problems.items():
+            result = CheckResult(
+                f"delivery_volume({kind})",
+                "C3",
+                feed,
+                "*",
+                day,
+                observed,
+                {"min_share_of_median": LOW_VOLUME_SHARE},
+                severity if problem else "info",
+                "fail" if problem else "pass",
+            )
+            finding = Finding(
+                key=finding_key("C3", kind, feed, "*", day),
+                feed=feed,
+                rule="C3",
+                reporter="*",
+                report_date=day,
+                severity=severity,
+                summary=f"{feed} for {day}: {problem}; check the agency's export before trusting the day's figures",
+                details=observed,
+            )
+            checked.append((result, finding))
+    record_findings(conn, checked, as_of)
+    results = [r for r, _ in checked]
+    store_check_run(conn, suite=VOLUME_SUITE, feed=feed, report_date=None, run_id=run_id, results=results)
+    return results
