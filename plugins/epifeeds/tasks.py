@@ -81,20 +81,23 @@ def validate_district_reports(deliveries: list[dict], run_id: str, run_time: dat
 
 
 def watch_district_feed(run_time: datetime, run_id: str) -> dict:
-    """C1 completeness at this run's time, then incidents grouped by root cause and notices delivered."""
+    """C1 completeness and C2 freshness at this run's time, then incidents grouped by root cause and notices delivered."""
     from epifeeds.alerts.notify import process_alerts
     from epifeeds.feeds.names import load_district_roster
     from epifeeds.landing.schema import ensure_landing_schema
     from epifeeds.quality.completeness import check_district_completeness
+    from epifeeds.quality.freshness import check_feed_freshness
 
     with psycopg.connect(warehouse_dsn()) as conn:
         ensure_landing_schema(conn)
         results = check_district_completeness(conn, load_district_roster(), run_time, run_id)
+        stale = [r.feed for r in check_feed_freshness(conn, run_time, run_id) if r.status == "fail"]
         alerts = process_alerts(conn, run_time, run_id=run_id)
     return {
         "checked": len(results),
         "missing": sum(r.status == "fail" and r.severity == "error" for r in results),
         "late": sum(r.status == "fail" and r.severity == "warn" for r in results),
+        "stale_feeds": stale,
         "incidents": alerts["incidents"],
         "notices": alerts["notices"],
         "undelivered": alerts["undelivered"],

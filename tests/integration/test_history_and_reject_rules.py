@@ -146,3 +146,25 @@ def test_an_empty_delivery_on_an_expected_day_is_c3_and_a_thin_one_a_warning(war
     assert set(found) == {("C3", "*", days[4]), ("C3", "*", days[5])}
     assert found[("C3", "*", days[4])] == {"rows": 1, "trailing_median": 6}
     assert after.rows_landed == 6 and status == "resolved"
+
+
+def test_a_feed_without_a_delivery_for_over_its_sla_is_stale(warehouse_dsn, tmp_path):
+    from epifeeds.quality.freshness import check_feed_freshness
+
+    with psycopg.connect(warehouse_dsn) as conn:
+        ensure_landing_schema(conn)
+        land(conn, tmp_path, D1, [report("小店区", D1, 1, 6)])  # received D1 + 1 day, 01:00 UTC
+        received = datetime(2022, 3, 7, 1, tzinfo=UTC)
+        states = [
+            (r.status, r.severity)
+            for hours in (3, 30, 60)
+            for r in check_feed_freshness(conn, received + timedelta(hours=hours), "test")
+        ]
+        land(conn, tmp_path, D2, [report("小店区", D2, 1, 7)])
+        check_feed_freshness(conn, received + timedelta(hours=24, minutes=30), "test")
+        stale_days = dict(
+            conn.execute("select report_date, status from dq.findings where rule = 'C2'").fetchall()
+        )
+    assert states == [("pass", "info"), ("fail", "warn"), ("fail", "error")]
+    # One finding per local day it was stale; the next delivery on 03-08 made that day's finding resolve.
+    assert stale_days == {date(2022, 3, 8): "resolved", date(2022, 3, 9): "open"}

@@ -1,0 +1,80 @@
+"""Rule C2: the last successful delivery of each feed is within its SLA at the watchdog's run time.
+
+The SLAs are declared here once; dbt's source freshness (dbt_project/models/staging/*/_*__sources.yml)
+is tested against them, so `dbt source freshness` and the watchdog agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from epifeeds.quality.completeness import feed_expected_on, finding_key
+from epifeeds.quality.findings import Finding, record_findings
+from epifeeds.quality.results import CheckResult, store_check_run
+from epifeeds.settings import REPORT_TIMEZONE
+
+
+@dataclass(frozen=True)
+class FreshnessSla:
+    warn_after: timedelta
+    error_after: timedelta
+
+
+# Daily feeds: a day's delivery may come up to a day late before anyone worries, two before it is an error.
+FRESHNESS: dict[str, FreshnessSla] = {
+    "district_reports": FreshnessSla(warn_after=timedelta(hours=26), error_after=timedelta(hours=50)),
+}
+
+
+def check_feed_freshness(conn: psycopg.Connection, as_of: datetime, run_id: str) -> list[CheckResult]:
+    """C2 per feed expected today: one result, and a finding while the feed is stale."""
+    today = as_of.astimezone(ZoneInfo(REPORT_TIMEZONE)).date()
+    checked: list[tuple[CheckResult, Finding | None]] = []
+    for feed, sla in FRESHNESS.items():
+        if not feed_expected_on(feed, today - timedelta(days=1)):
+            continue
+        last = conn.execute(
+            "select max(received_at) from landing.batches"
+            " where feed = %s and status = 'landed' and rows_landed > 0 and received_at <= %s",
+            (feed, as_of),
+        ).fetchone()[0]
+        age = as_of - last if last else None
+        if age is None or age > sla.error_after:
+            severity = "error"
+        elif age > sla.warn_after:
+            severity = "warn"
+        else:
+            severity = "info"
+        observed = {
+            "last_delivery_at": last.isoformat() if last else None,
+            "age_hours": age and round(age.total_seconds() / 3600, 1),
+        }
+        expected = {
+            "warn_after_hours": sla.warn_after.total_seconds() / 3600,
+            "error_after_hours": sla.error_after.total_seconds() / 3600,
+        }
+        stale = severity != "info"
+        result = CheckResult(
+            "feed_is_fresh", "C2", feed, "*", today, observed, expected, severity, "fail" if stale else "pass"
+        )
+        finding = Finding(
+            key=finding_key("C2", "stale", feed, "*", today),
+            feed=feed,
+            rule="C2",
+            reporter="*",
+            report_date=today,
+            severity=severity if stale else "warn",
+            summary=f"{feed}: no successful delivery since {last:%Y-%m-%d %H:%M %Z} ({observed['age_hours']} h)"
+            if last
+            else f"{feed}: no successful delivery yet",
+            details=observed | expected,
+        )
+        checked.append((result, finding))
+    record_findings(conn, checked, as_of)
+    results = [r for r, _ in checked]
+    store_check_run(conn, suite="freshness", feed="*", report_date=today, run_id=run_id, results=results)
+    return results
