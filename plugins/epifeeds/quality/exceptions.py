@@ -12,10 +12,10 @@ from pathlib import Path
 import psycopg
 import yaml
 
+from epifeeds.alerts.rules import RULES
 from epifeeds.settings import EXPECTATIONS_DIR
 
 DEFAULT_EXCEPTIONS_FILE = EXPECTATIONS_DIR / "known_exceptions.yml"
-RULES = {"C1", "C2", "C3", "V1", "V2", "I1", "I2", "I3", "I4", "I5", "R1", "R2", "R3", "R4", "H1"}
 
 DDL = """
 create table if not exists dq.exceptions (
