@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import dag
+from airflow.sdk import AssetAny, dag
 
 from epifeeds.assets import LANDING_ASSETS
 from epifeeds.dag_defaults import default_args
@@ -18,11 +18,11 @@ DOC_MD = """
 ### build_warehouse
 
 Runs the dbt project `epifeeds` (`dbt_project/`) through Cosmos, one task per seed, model and the
-model's tests: the roster seeds, then `stg_districts__daily_reports` (latest version of each
-district report), then the marts `dim_district` and `fct_district_daily`.
+model's tests: seeds, then staging (latest version of each report), intermediate models, then the
+marts BI reads.
 
-**Triggered by** an update of the Asset `landing.district_reports` (emitted by the ingest DAG after
-it has landed a batch), not by the clock. Re-running is safe: every model is rebuilt from landing.
+**Triggered by** an update of any landing Asset (`landing.district_reports`, `landing.testing_site_reports`,
+...; emitted by the ingest DAGs after they land a batch), not by the clock. Re-running is safe: every model is rebuilt from landing.
 
 **If a test task fails**, the model it tests is built but its children are not: read the failing
 test's log for the offending rows, fix the data (or the contract), then clear the task.
@@ -33,7 +33,7 @@ Source freshness is not checked here (historical replays would fail it): run
 
 @dag(
     dag_id="build_warehouse",
-    schedule=[LANDING_ASSETS["district_reports"]],
+    schedule=AssetAny(*LANDING_ASSETS.values()),
     start_date=datetime(2022, 3, 1),
     catchup=False,
     max_active_runs=1,

@@ -50,16 +50,11 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 def run_report_dates(report_dates: list[date], step: Callable[[str], None] | None = None) -> list[dict]:
     """The whole DAG chain through Airflow for each report date, in order; returns one record per DAG run."""
-    from epifeeds.orchestration import INGEST_LOCAL_TIME, WATCHDOG_LOCAL_TIME, run_dag, run_time_for
+    from epifeeds.orchestration import chain_for, run_dag
 
     runs = []
     for report_date in report_dates:
-        ingest_at = run_time_for(report_date, INGEST_LOCAL_TIME)
-        plan = [
-            ("ingest_district_reports", ingest_at),
-            ("build_warehouse", ingest_at + timedelta(minutes=1)),
-            ("feed_watchdog", run_time_for(report_date, WATCHDOG_LOCAL_TIME)),
-        ]
+        plan = chain_for(report_date)
         for dag_id, logical_date in plan:
             if step:
                 step(f"{report_date} {dag_id}")
@@ -108,7 +103,8 @@ def _run_with_progress(report_dates: list[date], log_path: Path | None) -> list[
     if log_path:
         console.print(f"Airflow and dbt logs: {log_path}")
     with _runs_logged_to(log_path) as terminal, Progress(*columns, console=terminal) as progress:
-        bar = progress.add_task("starting", total=len(report_dates) * 3)
+        total = len(report_dates) * len(orchestration.chain_for(report_dates[0]))
+        bar = progress.add_task("starting", total=total)
 
         def step(label: str) -> None:
             if progress.tasks[bar].description != "starting":
@@ -116,7 +112,7 @@ def _run_with_progress(report_dates: list[date], log_path: Path | None) -> list[
             progress.update(bar, description=label)
 
         runs = run_report_dates(report_dates, step)
-        progress.update(bar, completed=len(report_dates) * 3, description="all runs finished")
+        progress.update(bar, completed=total, description="all runs finished")
     return runs
 
 
@@ -155,8 +151,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     else:
         sim_dir = settings.home / "var" / "demo" / "sim"
         shutil.rmtree(sim_dir, ignore_errors=True)
-        # Only the district feed is ingested so far; the file-drop feeds join when their DAGs exist.
-        generate(sim_dir, days=args.days, seed=args.seed, faults=args.faults, feeds=("district_reports",))
+        generate(sim_dir, days=args.days, seed=args.seed, faults=args.faults, scale=args.scale)
     truth = json.loads((sim_dir / "ground_truth.json").read_text(encoding="utf-8"))
     first = date.fromisoformat(truth["start"])
     report_dates = _date_range(first, first + timedelta(days=int(truth["days"]) - 1))
@@ -183,6 +178,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             {
                 "AIRFLOW_CONN_EPIFEEDS_DISTRICT_API": connections["AIRFLOW_CONN_EPIFEEDS_DISTRICT_API"],
                 "EPIFEEDS_ALERT_WEBHOOK_URL": webhook_url,
+                "EPIFEEDS_FILE_DROP_URL": str(sim_dir / "file_drop"),
+                "EPIFEEDS_REGISTRY_URL": str(sim_dir / "registries"),
             },
             override=True,
         )
@@ -271,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=int, default=5)
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--faults", choices=("none", "default", "all"), default="default")
+    demo.add_argument(
+        "--scale", choices=("city", "small"), default="city", help="small: a tenth of the sites"
+    )
     demo.add_argument("--feeds-dir", help="replay an existing simulation (made by `epifeeds sim generate`)")
     demo.add_argument(
         "--keep-warehouse", action="store_true", help="do not reset the warehouse schemas first"

@@ -17,12 +17,35 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from epifeeds.schedules import INGEST_DISTRICT_REPORTS_CRON, WATCHDOG_BACKFILL_LOCAL_TIME, cron_local_time
+from epifeeds.schedules import (
+    INGEST_DISTRICT_REPORTS_CRON,
+    INGEST_ISOLATION_HOTELS_CRON,
+    INGEST_REGISTRIES_CRON,
+    INGEST_TESTING_SITES_CRON,
+    WATCHDOG_BACKFILL_LOCAL_TIME,
+    cron_local_time,
+)
 from epifeeds.settings import DAGS_DIR, PLUGINS_DIR, REPORT_TIMEZONE, Settings
 
-# When, in local time on day D+1, the chain for report date D runs.
-INGEST_LOCAL_TIME = cron_local_time(INGEST_DISTRICT_REPORTS_CRON)
-WATCHDOG_LOCAL_TIME = WATCHDOG_BACKFILL_LOCAL_TIME
+# The DAG runs that handle report date D, in order, at their local times on day D+1 (from the DAGs'
+# schedules). build_warehouse is Asset-triggered: it runs once after the day's ingests.
+DAILY_INGESTS = (
+    ("ingest_registries", INGEST_REGISTRIES_CRON),
+    ("ingest_district_reports", INGEST_DISTRICT_REPORTS_CRON),
+    ("ingest_testing_sites", INGEST_TESTING_SITES_CRON),
+    ("ingest_isolation_hotels", INGEST_ISOLATION_HOTELS_CRON),
+)
+
+
+def chain_for(report_date: date) -> list[tuple[str, datetime]]:
+    """(dag_id, logical date) of every run that handles one report date, as a scheduler would make them."""
+    ingests = [(dag_id, run_time_for(report_date, cron_local_time(cron))) for dag_id, cron in DAILY_INGESTS]
+    last_ingest = max(at for _, at in ingests)
+    return [
+        *ingests,
+        ("build_warehouse", last_ingest + timedelta(minutes=1)),
+        ("feed_watchdog", run_time_for(report_date, WATCHDOG_BACKFILL_LOCAL_TIME)),
+    ]
 
 
 class PlatformSetupError(RuntimeError):

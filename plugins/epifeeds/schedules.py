@@ -8,6 +8,11 @@ from epifeeds.settings import REPORT_TIMEZONE
 
 # Daily, after the districts' 09:00 and the city's 10:00 deadlines (reporting_calendar.csv).
 INGEST_DISTRICT_REPORTS_CRON = "30 10 * * *"
+# File-drop feeds: registries first (the report feeds check their sites and hotels against them), then the
+# reports, after every file for day D has arrived (sites D+1 00:30-05:30, hotels D+1 07:00-08:30).
+INGEST_REGISTRIES_CRON = "15 10 * * *"
+INGEST_TESTING_SITES_CRON = "30 10 * * *"
+INGEST_ISOLATION_HOTELS_CRON = "30 10 * * *"
 # Hourly: absent data fires no event, so completeness is checked on the clock.
 FEED_WATCHDOG_CRON = "0 * * * *"
 # The watchdog run the CLI's backfill makes for each report date: the first after every deadline + grace.

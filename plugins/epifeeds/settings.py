@@ -43,6 +43,10 @@ class Settings:
     district_api_url: str
     district_api_token: str
     alert_webhook_url: str
+    ingest_lookback_days: int  # days before a run's report date that the district API pull re-reads
+    file_drop_url: str
+    registry_url: str
+    file_drop_lookback_days: int
 
     @property
     def admin_dsn(self) -> str:
@@ -62,6 +66,7 @@ def load_settings() -> Settings:
     password = os.environ.get("EPIFEEDS_PG_PASSWORD", "")
     warehouse_db = _env("EPIFEEDS_WAREHOUSE_DB", "warehouse")
     airflow_db = _env("EPIFEEDS_AIRFLOW_DB", "airflow")
+    file_drop = _env("EPIFEEDS_FILE_DROP_URL", str(home / "var" / "file_drop"))
     return Settings(
         home=home,
         pg_host=host,
@@ -76,4 +81,9 @@ def load_settings() -> Settings:
         district_api_url=_env("EPIFEEDS_DISTRICT_API_URL", "http://127.0.0.1:8765"),
         district_api_token=_env("EPIFEEDS_DISTRICT_API_TOKEN", "demo-token"),
         alert_webhook_url=_env("EPIFEEDS_ALERT_WEBHOOK_URL", ""),
+        ingest_lookback_days=int(_env("EPIFEEDS_INGEST_LOOKBACK_DAYS", "2")),
+        file_drop_url=file_drop,
+        # The registries sit next to the file drop unless placed elsewhere (the simulator's layout).
+        registry_url=_env("EPIFEEDS_REGISTRY_URL", file_drop.rstrip("/").rsplit("/", 1)[0] + "/registries"),
+        file_drop_lookback_days=int(_env("EPIFEEDS_FILE_DROP_LOOKBACK_DAYS", "3")),
     )

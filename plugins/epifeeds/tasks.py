@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,8 +13,6 @@ from epifeeds.settings import (
     WAREHOUSE_CONN_ID,
     load_settings,
 )
-
-INGEST_LOOKBACK_DAYS = int(os.environ.get("EPIFEEDS_INGEST_LOOKBACK_DAYS", "2"))
 
 
 def _connection(conn_id: str):
@@ -45,7 +42,7 @@ def ingest_district_reports_for_run(run_time: datetime) -> list[dict]:
     from epifeeds.feeds.district_reports import ingest_district_reports, report_dates_to_pull
 
     api_url, token = district_api()
-    dates = report_dates_to_pull(report_date_of_run(run_time), INGEST_LOOKBACK_DAYS)
+    dates = report_dates_to_pull(report_date_of_run(run_time), load_settings().ingest_lookback_days)
     outcomes = ingest_district_reports(
         warehouse_dsn(), load_settings().archive_url, api_url, token, dates, run_time
     )

@@ -8,7 +8,14 @@ from epifeeds.settings import DAGS_DIR
 
 pytestmark = pytest.mark.dags
 
-EXPECTED_DAGS = {"ingest_district_reports", "build_warehouse", "feed_watchdog"}
+EXPECTED_DAGS = {
+    "ingest_registries",
+    "ingest_district_reports",
+    "ingest_testing_sites",
+    "ingest_isolation_hotels",
+    "build_warehouse",
+    "feed_watchdog",
+}
 
 
 @pytest.fixture(scope="module")

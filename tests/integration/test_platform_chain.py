@@ -52,20 +52,30 @@ def warehouse_state(dsn: str) -> dict:
                 "select * from marts.fct_district_daily order by district_id, report_date"
             ).fetchall(),
             "alerts": conn.execute("select root_cause_key, status from dq.alerts order by 1").fetchall(),
+            "rows": {
+                table: conn.execute(f"select count(*) from {table}").fetchone()[0]
+                for table in (
+                    "landing.batches",
+                    "landing.rejects",
+                    "landing.testing_site_reports",
+                    "landing.hotel_reports",
+                    "landing.hotel_check_ins",
+                )
+            },
         }
 
 
 @pytest.fixture(scope="module")
 def demo(platform_env):
     env, dsn, home = platform_env
-    done = run_cli(env, "demo", "--days", "3", "--seed", "7")
+    done = run_cli(env, "demo", "--days", "3", "--seed", "7", "--scale", "small")
     truth = json.loads((home / "var" / "demo" / "sim" / "ground_truth.json").read_text(encoding="utf-8"))
     return done.stdout, dsn, truth
 
 
 def test_demo_reports_what_happened(demo):
     stdout, _, _ = demo
-    assert "Airflow runs: 9 of 9 succeeded" in stdout
+    assert "Airflow runs: 18 of 18 succeeded" in stdout  # six DAG runs per report date
     assert "landing.district_reports" in stdout and "marts.fct_district_daily" in stdout
     assert "Checks:" in stdout and "Alerts sent:" in stdout
     assert "晋源区: district_reports for 2022-03-03 is missing" in stdout
@@ -127,15 +137,20 @@ def test_backfill_through_airflow_is_idempotent(demo, platform_env):
     before = warehouse_state(dsn)
     sim_dir = home / "var" / "demo" / "sim"
     with serve_in_background(sim_dir, "demo-token") as api_url, webhook_receiver() as (webhook, received):
+        settings = {
+            "EPIFEEDS_DISTRICT_API_URL": api_url,
+            "EPIFEEDS_ALERT_WEBHOOK_URL": webhook,
+            "EPIFEEDS_FILE_DROP_URL": str(sim_dir / "file_drop"),
+        }
         done = run_cli(
-            env | {"EPIFEEDS_DISTRICT_API_URL": api_url, "EPIFEEDS_ALERT_WEBHOOK_URL": webhook},
+            env | settings,
             "run",
             "--from",
             "2022-03-01",
             "--to",
             "2022-03-03",
         )
-    assert "9 of 9 succeeded" in done.stdout
+    assert "18 of 18 succeeded" in done.stdout
     assert warehouse_state(dsn) == before
     assert [m["kind"] for m in received.messages] in ([], ["reminder"])  # nothing new: at most a reminder
 

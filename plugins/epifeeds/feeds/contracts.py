@@ -16,6 +16,7 @@ class Column:
     description: str
     required: bool = True
     aliases: tuple[str, ...] = ()  # other spellings agencies use for this field (header drift)
+    accepted_values: tuple[str, ...] = ()  # a closed vocabulary (e.g. a registry's status), checked by GX
 
     @property
     def is_count(self) -> bool:
@@ -30,6 +31,11 @@ class FeedContract:
     date_column: str
     key: tuple[str, ...]  # grain of one report, before versioning
     columns: tuple[Column, ...] = field(default_factory=tuple)
+    # Columns that describe the delivery rather than the report (a name's spelling, a snapshot date): a
+    # change in them alone is not a revision, so they stay out of the row hash.
+    not_revision_columns: frozenset[str] = frozenset()
+    # Orderings within a row (rule V2): each chain reads a <= b <= c, e.g. positive tubes <= tubes <= samples.
+    orderings: tuple[tuple[str, ...], ...] = ()
 
     @property
     def landing_table(self) -> str:
@@ -127,4 +133,316 @@ DISTRICT_REPORTS = FeedContract(
     ),
 )
 
-CONTRACTS: dict[str, FeedContract] = {c.feed: c for c in (DISTRICT_REPORTS,)}
+
+def _text(name: str, description: str, *aliases: str, required: bool = True) -> Column:
+    return Column(name, "text", description, required=required, aliases=aliases)
+
+
+def _date(name: str, description: str, *aliases: str, required: bool = True) -> Column:
+    return Column(name, "date", description, required=required, aliases=aliases)
+
+
+# The header spellings below are the ones district offices and hotels actually send (the simulator writes
+# them, header drift included: 采样人数 for 采样人次); the parsers match them after normalise_label, so
+# full-width brackets and spaces do not matter.
+
+TESTING_SITE_REPORTS = FeedContract(
+    feed="testing_site_reports",
+    title="Testing-site daily report (采样点日报)",
+    reporter_column="site_id",
+    date_column="report_date",
+    key=("site_id", "report_date"),
+    columns=(
+        _text(
+            "site_id",
+            "Registry id of the nucleic-acid testing site (采样点编号), e.g. TS1401050001; must be in the testing_sites registry",
+            "采样点编号",
+            "采样点代码",
+            "点位编号",
+            "site",
+        ),
+        _text(
+            "site_name_reported",
+            "The site's name exactly as the district's file spelled it (采样点名称)",
+            "采样点名称",
+            "采样点",
+            "site_name",
+            required=False,
+        ),
+        _text(
+            "district_id",
+            "District the site belongs to per the testing_sites registry; the file it came in is that district's",
+        ),
+        _date(
+            "report_date",
+            "The local (Asia/Shanghai) day the figures describe (日期)",
+            "日期",
+            "采样日期",
+            "date",
+        ),
+        _count(
+            "pool_size",
+            "Samples pooled per tube (混采模式: 10混1 -> 10, 20混1 -> 20, 单采 -> 1); blank when the file does not say",
+            "混采模式",
+            "混采",
+            "pooling",
+            required=False,
+        ),
+        _count(
+            "samples_collected",
+            "Samples collected at the site that day (采样人次; some offices head it 采样人数)",
+            "采样人次",
+            "采样人数",
+            "采样数",
+            "samples",
+        ),
+        _count(
+            "tubes", "Sample tubes filled (采管数): about samples / pool size", "采管数", "采样管数", "管数"
+        ),
+        _count(
+            "tubes_sent_to_lab",
+            "Tubes sent to the laboratory (送检管数)",
+            "送检管数",
+            "送检数",
+            required=False,
+        ),
+        _count(
+            "positive_tubes",
+            "Tubes that tested positive (阳性管数); blank while the lab results are pending (they usually arrive a day later, in a resubmitted file)",
+            "阳性管数",
+            "阳性数",
+            "阳性",
+            required=False,
+        ),
+    ),
+    not_revision_columns=frozenset({"site_name_reported"}),
+    orderings=(("positive_tubes", "tubes_sent_to_lab", "tubes", "samples_collected"),),
+)
+
+HOTEL_REPORTS = FeedContract(
+    feed="hotel_reports",
+    title="Isolation-hotel daily report (隔离点日报)",
+    reporter_column="hotel_id",
+    date_column="report_date",
+    key=("hotel_id", "report_date"),
+    columns=(
+        _text(
+            "hotel_id",
+            "Registry id of the isolation hotel (隔离点编号), e.g. H140105001; must be in the isolation_hotels registry",
+            "隔离点编号",
+            "酒店编号",
+        ),
+        _text(
+            "hotel_name_reported",
+            "The hotel's name exactly as its report spelled it (隔离点名称)",
+            "隔离点名称",
+            "酒店名称",
+            "hotel_name",
+            required=False,
+        ),
+        _text("district_id", "District the hotel stands in, per the isolation_hotels registry"),
+        _date("report_date", "The local (Asia/Shanghai) day the figures describe (日期)", "日期", "date"),
+        _count("rooms_total", "Rooms the hotel has for isolation (房间总数)", "房间总数", "房间数"),
+        _count(
+            "rooms_occupied",
+            "Rooms in use at the end of the day (已用房间)",
+            "已用房间",
+            "已用房间数",
+            "使用房间数",
+        ),
+        _count(
+            "guests",
+            "People in isolation at the hotel at the end of the day (在住人数)",
+            "在住人数",
+            "在住人员",
+        ),
+        _count(
+            "check_ins",
+            "People who checked in that day (新入住), all source districts together; by district in hotel_check_ins",
+            "新入住",
+            "新入住人数",
+            "入住人数",
+        ),
+        _count(
+            "check_outs",
+            "People released from isolation that day (解除隔离)",
+            "解除隔离",
+            "解除隔离人数",
+            "离店人数",
+        ),
+        _count("staff", "Staff on duty at the hotel (工作人员)", "工作人员", "工作人员数", required=False),
+        Column(
+            "submitted_at",
+            "timestamptz",
+            "When the hotel submitted the report (UTC), where the format says (JSON); blank for XLSX",
+            required=False,
+            aliases=("上报时间",),
+        ),
+    ),
+    not_revision_columns=frozenset({"hotel_name_reported"}),
+    orderings=(("rooms_occupied", "rooms_total"),),
+)
+
+HOTEL_CHECK_INS = FeedContract(
+    feed="hotel_check_ins",
+    title="Isolation-hotel check-ins by source district (新入住人员来源)",
+    reporter_column="hotel_id",
+    date_column="report_date",
+    key=("hotel_id", "report_date", "source_district_id"),
+    columns=(
+        _text(
+            "hotel_id",
+            "Registry id of the isolation hotel that reported the check-ins",
+            "隔离点编号",
+            "酒店编号",
+        ),
+        _date("report_date", "The local (Asia/Shanghai) day the check-ins happened", "日期", "date"),
+        _text(
+            "source_district_id",
+            "District the guests were transferred from, resolved from the column header (XLSX) or key (JSON) "
+            "through the district alias table",
+        ),
+        _text(
+            "source_district_name_reported",
+            "The source district's name exactly as the hotel wrote it",
+            required=False,
+        ),
+        _count(
+            "check_ins",
+            "People from that district who checked in that day (0 where the hotel lists none): the group "
+            "header 新入住人员来源（区县） over one column per district, or the JSON object check_ins_by_district",
+            "新入住人员来源（区县）",
+            "新入住人员来源",
+            "入住人员来源",
+            "check_ins_by_district",
+        ),
+    ),
+    not_revision_columns=frozenset({"source_district_name_reported"}),
+)
+
+TESTING_SITES = FeedContract(
+    feed="testing_sites",
+    title="Testing-site registry (核酸采样点名录)",
+    reporter_column="site_id",
+    date_column="registry_as_of",
+    key=("site_id",),
+    columns=(
+        _text("site_id", "Registry id of the testing site (采样点编号)", "采样点编号", "采样点代码"),
+        _text("site_name", "The site's registered name (采样点名称)", "采样点名称"),
+        _text(
+            "district_id",
+            "District the site belongs to: the registry's district code, or its district name resolved "
+            "through the district alias table",
+            "区县编码",
+        ),
+        _text(
+            "district_name_reported",
+            "The district name exactly as the registry spelled it",
+            "district_name",
+            "区县",
+            "所属区县",
+            required=False,
+        ),
+        _text("street_id", "Street (街道/镇) code of the site", "街道编码", required=False),
+        _text("street_name", "Street (街道/镇) the site is in", "街道", "所属街道", required=False),
+        _text("community_name", "Community (社区/村) the site serves", "社区", "所属社区", required=False),
+        _date("opened_on", "First day the site operated", "启用日期", "开放日期"),
+        _date(
+            "closed_on",
+            "First day the site no longer operated; blank while it is open. A site reports on day d when "
+            "opened_on <= d < closed_on",
+            "停用日期",
+            "关闭日期",
+            required=False,
+        ),
+        Column(
+            "status",
+            "text",
+            "open or closed on the registry's as-of date",
+            aliases=("状态",),
+            accepted_values=("open", "closed"),
+        ),
+        _date(
+            "registry_as_of",
+            "As-of date of the registry snapshot in which this version of the site first appeared",
+            "as_of",
+        ),
+    ),
+    not_revision_columns=frozenset({"district_name_reported", "registry_as_of"}),
+    orderings=(("opened_on", "closed_on"),),
+)
+
+ISOLATION_HOTELS = FeedContract(
+    feed="isolation_hotels",
+    title="Isolation-hotel registry (集中隔离酒店名录)",
+    reporter_column="hotel_id",
+    date_column="registry_as_of",
+    key=("hotel_id",),
+    columns=(
+        _text("hotel_id", "Registry id of the isolation hotel (隔离点编号)", "隔离点编号", "酒店编号"),
+        _text("hotel_name", "The hotel's registered name (隔离点名称)", "隔离点名称", "酒店名称"),
+        _text(
+            "district_id",
+            "District the hotel stands in: the registry's district code, or its district name resolved "
+            "through the district alias table",
+            "区县编码",
+        ),
+        _text(
+            "district_name_reported",
+            "The district name exactly as the registry spelled it",
+            "district_name",
+            "区县",
+            "所属区县",
+            required=False,
+        ),
+        _text("street_name", "Street (街道/镇) the hotel is in", "街道", "所属街道", required=False),
+        _count("rooms", "Rooms requisitioned for isolation (房间数)", "房间数", "房间总数"),
+        _count(
+            "capacity",
+            "Guests the hotel can hold (single rooms plus family rooms for two)",
+            "容量",
+            "可容纳人数",
+        ),
+        _count("staff", "Staff assigned to the hotel (工作人员)", "工作人员", required=False),
+        _date(
+            "requisitioned_from",
+            "First day the hotel was requisitioned as an isolation site",
+            "征用日期",
+            "启用日期",
+        ),
+        _date(
+            "requisitioned_to",
+            "First day the hotel was no longer used; blank while in use. A hotel reports on day d when "
+            "requisitioned_from <= d < requisitioned_to",
+            "解除征用日期",
+            required=False,
+        ),
+        _text("report_format", "How the hotel sends its daily report: xlsx or json", required=False),
+        Column(
+            "status",
+            "text",
+            "requisitioned or released on the registry's as-of date",
+            aliases=("状态",),
+            accepted_values=("requisitioned", "released"),
+        ),
+        _date(
+            "registry_as_of",
+            "As-of date of the registry snapshot in which this version of the hotel first appeared",
+            "as_of",
+        ),
+    ),
+    not_revision_columns=frozenset({"district_name_reported", "registry_as_of"}),
+    orderings=(("rooms", "capacity"), ("requisitioned_from", "requisitioned_to")),
+)
+
+CONTRACTS: dict[str, FeedContract] = {
+    c.feed: c
+    for c in (
+        DISTRICT_REPORTS,
+        TESTING_SITE_REPORTS,
+        HOTEL_REPORTS,
+        HOTEL_CHECK_INS,
+        TESTING_SITES,
+        ISOLATION_HOTELS,
+    )
+}

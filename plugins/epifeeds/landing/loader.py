@@ -48,7 +48,8 @@ class LandingOutcome:
 
 
 def row_hash(contract: FeedContract, row: dict[str, Any]) -> str:
-    material = {c.name: row.get(c.name) for c in contract.columns if c.name not in NOT_REVISION_COLUMNS}
+    ignored = NOT_REVISION_COLUMNS | contract.not_revision_columns
+    material = {c.name: row.get(c.name) for c in contract.columns if c.name not in ignored}
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -97,8 +98,9 @@ def land_delivery(
     try:
         parsed = parse(delivery.payload)
     except UnreadablePayload as problem:
+        sender = "" if delivery.reporter == "*" else f" of reporter {delivery.reporter}"
         message = (
-            f"{delivery.feed} delivery for {delivery.report_date} from {delivery.source_uri} is unreadable: {problem}. "
+            f"{delivery.feed} delivery{sender} for {delivery.report_date} from {delivery.source_uri} is unreadable: {problem}. "
             "The payload is archived; ask the agency to resend it, then re-run the ingest for that date."
         )
         with conn.transaction():
@@ -117,10 +119,13 @@ def land_delivery(
             raise AssertionError(
                 f"batch {batch_id}: {parsed.rows_read} read != {landed} landed + {rejected} rejected"
             )
+        # A parser may say what it noticed about the delivery (encoding, a totals row it dropped, a cut-short
+        # file): kept in the ledger next to the counts.
+        notes = "".join(f"; {note}" for note in getattr(parsed, "notes", ()))
         conn.execute(
             "update landing.batches set status = 'landed', rows_read = %s, rows_landed = %s, rows_rejected = %s,"
             " message = message || %s where batch_id = %s",
-            (parsed.rows_read, landed, rejected, f"; {new_versions} new versions", batch_id),
+            (parsed.rows_read, landed, rejected, f"; {new_versions} new versions{notes}", batch_id),
         )
     return _outcome_of(conn, batch_id, is_repeat=False, rows_new_versions=new_versions)
 
@@ -185,7 +190,7 @@ def _store_rejects(
 
 def _reporter_of(raw: dict[str, Any], fallback: str) -> str:
     """The reporter as the bad row itself names it, so a reject can be traced to who sent it."""
-    for key in ("district", "区县", "reporter", "site_id", "hotel_id"):
+    for key in ("district", "区县", "reporter", "site_id", "hotel_id", "采样点编号", "隔离点编号"):
         if raw.get(key):
             return str(raw[key])
     return fallback

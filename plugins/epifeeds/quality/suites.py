@@ -70,14 +70,30 @@ def derive_suite(contract: FeedContract) -> dict[str, Any]:
                     min_value=0,
                 )
             )
-    if contract.reporter_column == "district_id":
+        if column.accepted_values:
+            expectations.append(
+                _expectation(
+                    "expect_column_values_to_be_in_set",
+                    "V1",
+                    "error",
+                    f"{column.name} is one of {', '.join(column.accepted_values)}",
+                    column=column.name,
+                    value_set=list(column.accepted_values),
+                )
+            )
+    district_columns = [
+        c.name for c in contract.columns if c.name == "district_id" or c.name.endswith("_district_id")
+    ]
+    for name in district_columns:
         expectations.append(
             _expectation(
                 "expect_column_values_to_be_in_set",
                 "V1",
                 "error",
-                "every reporter is a known district",
-                column="district_id",
+                "every reporter is a known district"
+                if name == contract.reporter_column
+                else f"every {name} is a known district",
+                column=name,
                 value_set=sorted(d.district_id for d in load_district_roster().districts),
             )
         )
@@ -91,6 +107,20 @@ def derive_suite(contract: FeedContract) -> dict[str, Any]:
                 unexpected_rows_query=(
                     "select district_id, report_date, new_positives, new_confirmed, new_asymptomatic from {batch}"
                     " where new_positives <> new_confirmed + new_asymptomatic"
+                ),
+            )
+        )
+    for chain in contract.orderings:
+        pairs = list(zip(chain, chain[1:], strict=False))
+        expectations.append(
+            _expectation(
+                "unexpected_rows_expectation",
+                "V2",
+                "error",
+                " <= ".join(chain) + " within each row",
+                unexpected_rows_query=(
+                    f"select {', '.join([*contract.key, *chain])} from {{batch}}"
+                    f" where {' or '.join(f'{a} > {b}' for a, b in pairs)}"
                 ),
             )
         )

@@ -1,0 +1,161 @@
+"""Shared steps of the file feeds' parsers: typed values per contract column, header mapping, the
+registries' reporters, and a ParseResult that also says what the parser noticed about the file."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from epifeeds.feeds.contracts import FeedContract
+from epifeeds.feeds.names import DistrictRoster, normalise_label
+from epifeeds.feeds.parsing import ParseResult, UnreadablePayload
+from epifeeds.feeds.tabular import HeaderCell
+from epifeeds.feeds.values import ValueProblem, parse_count, parse_date, parse_timestamp
+from epifeeds.settings import REPORT_TIMEZONE
+
+
+@dataclass
+class FileParseResult(ParseResult):
+    notes: list[str] = field(default_factory=list)  # appended to the batch's message by the loader
+
+
+class RegistryMissing(RuntimeError):
+    """A report feed cannot check its reporters because their registry has never been landed."""
+
+
+@dataclass(frozen=True)
+class RegisteredReporter:
+    """A site or hotel as its registry's latest version has it."""
+
+    reporter_id: str
+    district_id: str
+    active_from: date
+    active_to: date | None  # first day no longer active
+
+
+def local_date(moment: datetime) -> date:
+    return moment.astimezone(ZoneInfo(REPORT_TIMEZONE)).date()
+
+
+def clean_id(value: object) -> str:
+    """An id as typed: full-width forms folded, spaces dropped, upper-case (ts140105 == ＴＳ１４０１０５)."""
+    return "".join(unicodedata.normalize("NFKC", str(value)).split()).upper() if value is not None else ""
+
+
+def typed_value(contract: FeedContract, name: str, value: object) -> object:
+    """The contract type of one value; raises ValueProblem naming the field."""
+    pg_type = contract.column(name).pg_type
+    try:
+        if pg_type == "integer":
+            return parse_count(value)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if pg_type == "date":
+            return parse_date(value)
+        if pg_type == "timestamptz":
+            return parse_timestamp(value)
+    except ValueProblem as problem:
+        raise ValueProblem(f"field {name!r}: {problem}") from None
+    return str(value).strip()
+
+
+POOL_PATTERN = re.compile(r"^(\d+)\s*(?:混|合)\s*1$")
+
+
+def parse_pool_size(value: object) -> int | None:
+    """10混1 -> 10, 20混1 -> 20, 单采 -> 1, a bare number -> itself; blank -> None."""
+    if value is None or not str(value).strip():
+        return None
+    text = "".join(unicodedata.normalize("NFKC", str(value)).split())
+    if text in ("单采", "单管", "1:1"):
+        return 1
+    if found := POOL_PATTERN.match(text):
+        return int(found.group(1))
+    try:
+        return parse_count(text)
+    except ValueProblem:
+        raise ValueProblem(
+            f"field 'pool_size': {value!r} is not a pooling mode (expected e.g. 10混1, 20混1 or 单采)"
+        ) from None
+
+
+def map_header(header: list[HeaderCell], lookup: Mapping[str, str]) -> tuple[dict[int, str], list[str]]:
+    """Column index -> contract column for every header cell a spelling matches; plus the unmatched labels.
+    When two columns match the same field, the first one wins."""
+    mapping: dict[int, str] = {}
+    unmatched: list[str] = []
+    for index, cell in enumerate(header):
+        name = next((lookup[n] for label in cell.labels() if (n := normalise_label(label)) in lookup), None)
+        if name is None or name in mapping.values():
+            if cell.sub or cell.top:
+                unmatched.append(cell.sub if cell.sub == cell.top else f"{cell.top}/{cell.sub}")
+            continue
+        mapping[index] = name
+    return mapping, unmatched
+
+
+def require_columns(contract: FeedContract, found: set[str], derived: set[str], what: str) -> None:
+    """Quarantine a file whose header lacks a required field (the file is not in the feed's layout)."""
+    missing = [c for c in contract.columns if c.required and c.name not in found | derived]
+    if missing:
+        spelled = "; ".join(f"{c.name} ({' / '.join(c.aliases[:3]) or c.name})" for c in missing)
+        raise UnreadablePayload(
+            f"{what}: the header has no column for the required field(s) {spelled}; if the sender renamed a "
+            "header, add the spelling to the contract's aliases in plugins/epifeeds/feeds/contracts.py, "
+            "otherwise ask for the standard layout"
+        )
+
+
+def resolve_district(roster: DistrictRoster, label: str | None) -> str | None:
+    """A district code as given, or a district name through the alias table; None when neither matches."""
+    if label is None or not str(label).strip():
+        return None
+    text = clean_id(label)
+    if any(d.district_id == text for d in roster.districts):
+        return text
+    return roster.resolve(str(label))
+
+
+def load_registered(conn: psycopg.Connection, registry: FeedContract) -> dict[str, RegisteredReporter]:
+    """The latest version of every reporter in a landed registry (landing.testing_sites / isolation_hotels)."""
+    id_column = registry.key[0]
+    active_from, active_to = (
+        ("opened_on", "closed_on")
+        if registry.feed == "testing_sites"
+        else ("requisitioned_from", "requisitioned_to")
+    )
+    found = conn.execute(
+        f"select distinct on ({id_column}) {id_column}, district_id, {active_from}, {active_to}"
+        f" from {registry.landing_table} order by {id_column}, _version desc"
+    ).fetchall()
+    if not found:
+        raise RegistryMissing(
+            f"{registry.landing_table} is empty: reports cannot be checked against the {registry.feed} registry. "
+            f"Run the ingest_registries DAG first (it reads EPIFEEDS_REGISTRY_URL), then re-run this ingest"
+        )
+    return {row[0]: RegisteredReporter(*row) for row in found}
+
+
+def outcome_record(feed: str, reporter: str, report_date: date, source_uri: str, outcome: Any) -> dict:
+    """What a task returns (and Airflow keeps as XCom) for one delivery."""
+    return {
+        "feed": feed,
+        "reporter": reporter,
+        "report_date": report_date.isoformat(),
+        "source_uri": source_uri,
+        "batch_id": outcome.batch_id,
+        "status": outcome.status,
+        "is_repeat": outcome.is_repeat,
+        "rows_read": outcome.rows_read,
+        "rows_landed": outcome.rows_landed,
+        "rows_rejected": outcome.rows_rejected,
+        "rows_new_versions": outcome.rows_new_versions,
+        "message": outcome.message,
+    }

@@ -1,0 +1,171 @@
+"""Registries (名录) of testing sites and isolation hotels: JSON snapshots, landed as versions per site/hotel.
+
+A registry file is `{"registry": name, "as_of": date, "items": [...]}` (a bare list of items is read too,
+as of the run's report date). Each snapshot carries the dates a reporter was active (opened/closed,
+requisitioned/released), so the latest snapshot serves every earlier report date: registries are taken
+whenever their bytes are new, whatever their file time. A site or hotel whose entry changed becomes a new
+`_version`; one that did not change lands nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+
+import psycopg
+
+from epifeeds.feeds.contracts import ISOLATION_HOTELS, TESTING_SITES, FeedContract
+from epifeeds.feeds.file_drop import FileDrop
+from epifeeds.feeds.names import DistrictRoster, load_district_roster, normalise_label
+from epifeeds.feeds.parsing import Reject, UnreadablePayload
+from epifeeds.feeds.records import FileParseResult, clean_id, outcome_record, resolve_district, typed_value
+from epifeeds.feeds.tabular import decode_text
+from epifeeds.feeds.values import ValueProblem, parse_date
+from epifeeds.landing.archive import sha256_of
+from epifeeds.landing.loader import Delivery, land_delivery
+from epifeeds.landing.schema import ensure_landing_schema
+
+REGISTRY_FILES: dict[str, str] = {  # registry contract -> file below the registry URL
+    TESTING_SITES.feed: "testing_sites.json",
+    ISOLATION_HOTELS.feed: "isolation_hotels.json",
+}
+REGISTRIES = (TESTING_SITES, ISOLATION_HOTELS)
+
+
+def _items_of(payload: bytes, default_as_of: date) -> tuple[list[Any], date]:
+    text, _ = decode_text(payload)
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        raise UnreadablePayload(f"not JSON ({error})") from None
+    if isinstance(document, list):
+        return document, default_as_of
+    if not isinstance(document, dict) or not isinstance(document.get("items"), list):
+        raise UnreadablePayload("a registry is a JSON object with an 'items' list (or a bare list of items)")
+    as_of = document.get("as_of")
+    try:
+        return document["items"], default_as_of if as_of is None else parse_date(as_of)
+    except ValueProblem as problem:
+        raise UnreadablePayload(f"the registry's as_of is not a date: {problem}") from None
+
+
+def _district_of(fields: dict[str, Any], roster: DistrictRoster) -> str:
+    """The entry's district: its code and its name must agree when both are given."""
+    code, name = fields.get("district_id"), fields.get("district_name_reported")
+    by_code = resolve_district(roster, code) if code not in (None, "") else None
+    by_name = roster.resolve(str(name)) if name not in (None, "") else None
+    if code not in (None, "") and by_code is None:
+        raise ValueProblem(
+            f"unknown district code {code!r}: not on the district roster (dbt seed districts.csv)"
+        )
+    if name not in (None, "") and by_name is None:
+        raise ValueProblem(
+            f"unknown district {str(name)!r}: not in the district alias table; if it is a real spelling, add it "
+            "to dbt_project/seeds/district_aliases.csv, otherwise ask the registry's owner to correct it"
+        )
+    if by_code and by_name and by_code != by_name:
+        raise ValueProblem(f"district code {code} and district name {name!r} ({by_name}) disagree")
+    if not (by_code or by_name):
+        raise ValueProblem("no district: the entry needs district_id or district_name")
+    return by_code or by_name  # type: ignore[return-value]
+
+
+def parse_registry(
+    contract: FeedContract, payload: bytes, *, roster: DistrictRoster, default_as_of: date
+) -> FileParseResult:
+    """Typed registry rows; an entry with an unknown district, a bad value or a repeated id is rejected."""
+    items, as_of = _items_of(payload, default_as_of)
+    lookup = contract.header_lookup()
+    id_column = contract.key[0]
+    result = FileParseResult(notes=[f"{contract.feed} registry as of {as_of}, {len(items)} entries"])
+    seen: dict[str, int] = {}
+    for row_number, item in enumerate(items, start=1):
+        if not isinstance(item, dict):
+            result.rejects.append(Reject(row_number, {"value": item}, "registry entry is not a JSON object"))
+            continue
+        fields = {lookup[label]: v for k, v in item.items() if (label := normalise_label(str(k))) in lookup}
+        try:
+            row = _registry_row(contract, fields, roster, as_of)
+            if row[id_column] in seen:
+                raise ValueProblem(
+                    f"{id_column} {row[id_column]} is listed twice: entry {seen[row[id_column]]} already has it"
+                )
+        except ValueProblem as problem:
+            result.rejects.append(Reject(row_number, item, str(problem)))
+            continue
+        seen[row[id_column]] = row_number
+        result.rows.append(row)
+    return result
+
+
+def _registry_row(
+    contract: FeedContract, fields: dict[str, Any], roster: DistrictRoster, as_of: date
+) -> dict[str, Any]:
+    id_column = contract.key[0]
+    row: dict[str, Any] = {
+        id_column: clean_id(fields.get(id_column)),
+        "district_id": _district_of(fields, roster),
+    }
+    if not row[id_column]:
+        raise ValueProblem(f"no {id_column}: every registry entry needs its id")
+    fields = {**fields, "registry_as_of": as_of}
+    for column in contract.columns:
+        if column.name in row:
+            continue
+        value = typed_value(contract, column.name, fields.get(column.name))
+        if column.accepted_values and value is not None:
+            value = str(value).lower()
+            if value not in column.accepted_values:
+                raise ValueProblem(
+                    f"field {column.name!r}: {fields.get(column.name)!r} is not one of {', '.join(column.accepted_values)}"
+                )
+        if value is None and column.required:
+            raise ValueProblem(f"required field {column.name!r} is missing or blank")
+        row[column.name] = value
+    return row
+
+
+def already_taken(conn: psycopg.Connection, feed: str, payload: bytes) -> bool:
+    """The ledger remembers every delivery: these bytes were landed (or quarantined) before."""
+    return (
+        conn.execute(
+            "select 1 from landing.batches where feed = %s and sha256 = %s and status <> 'received' limit 1",
+            (feed, sha256_of(payload)),
+        ).fetchone()
+        is not None
+    )
+
+
+def ingest_registries(
+    warehouse_dsn: str, archive_url: str, registry_url: str, report_date: date, as_of: datetime
+) -> list[dict]:
+    """Take each registry file whose bytes are new and land it; returns one record per new delivery."""
+    roster = load_district_roster()
+    drop = FileDrop(registry_url)
+    drop.check_reachable("registries")
+    records = []
+    with psycopg.connect(warehouse_dsn) as conn:
+        ensure_landing_schema(conn)
+        for contract in REGISTRIES:
+            payload, arrived_at, uri = drop.read_path(REGISTRY_FILES[contract.feed])
+            if already_taken(conn, contract.feed, payload):
+                continue  # the registry has not changed since a run took it (for whatever report date)
+
+            def parse(raw: bytes, contract: FeedContract = contract) -> FileParseResult:
+                return parse_registry(contract, raw, roster=roster, default_as_of=report_date)
+
+            delivery = Delivery(contract.feed, "*", report_date, uri, payload, min(arrived_at, as_of))
+            outcome = land_delivery(conn, contract, archive_url, delivery, parse)
+            if outcome.is_repeat:
+                continue  # the registry has not changed since a run took it
+            record = outcome_record(contract.feed, "*", report_date, uri, outcome)
+            record["slice_dates"] = [
+                str(day)
+                for (day,) in conn.execute(
+                    f"select distinct registry_as_of from {contract.landing_table} where _batch_id = %s",
+                    (outcome.batch_id,),
+                )
+            ]
+            records.append(record)
+    return records
