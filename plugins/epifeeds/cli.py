@@ -20,7 +20,7 @@ from epifeeds import orchestration
 from epifeeds.settings import Settings, load_settings
 
 console = Console()
-WAREHOUSE_SCHEMAS = ("landing", "dq", "seeds", "staging", "marts")
+WAREHOUSE_SCHEMAS = ("landing", "dq", "seeds", "staging", "intermediate", "marts")
 
 
 def _prepare(settings: Settings, *, quiet_airflow: bool) -> None:
@@ -32,6 +32,9 @@ def _prepare(settings: Settings, *, quiet_airflow: bool) -> None:
     orchestration.check_postgres(settings)
     for name in orchestration.ensure_databases(settings):
         console.print(f"created database [bold]{name}[/]")
+    from epifeeds.bi_access import ensure_bi_reader
+
+    ensure_bi_reader(settings.admin_dsn, settings.warehouse_dsn)  # dbt grants the marts to this role
     orchestration.migrate_airflow_db()
     from epifeeds.warehouse import build_manifest
 

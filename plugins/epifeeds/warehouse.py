@@ -145,7 +145,7 @@ def cosmos_configs(
     )
     render_config = RenderConfig(
         load_method=LoadMode.DBT_MANIFEST,
-        test_behavior=TestBehavior.AFTER_EACH,  # each model's tests run right after it, gating its children
+        test_behavior=TestBehavior.BUILD,  # one `dbt build` task per model: the model, then its tests, gating its children
         # A test with two parents (relationships) gets its own task after both; otherwise dbt's eager
         # indirect selection runs it with whichever parent finishes first, before the other exists.
         should_detach_multiple_parents_tests=True,

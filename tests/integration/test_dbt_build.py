@@ -13,6 +13,7 @@ import yaml
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from epifeeds.bi_access import ensure_bi_reader
 from epifeeds.landing.schema import ensure_landing_schema
 from epifeeds.settings import DBT_PROJECT_DIR, Settings, load_settings
 from epifeeds.warehouse import DbtCommandError, run_dbt
@@ -37,7 +38,10 @@ def _create_warehouse(monkeypatch: pytest.MonkeyPatch) -> Settings:
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     monkeypatch.setenv("EPIFEEDS_WAREHOUSE_DB", name)
     monkeypatch.delenv("EPIFEEDS_WAREHOUSE_DSN", raising=False)
-    return load_settings()
+    settings = load_settings()
+    # The marts grant SELECT to bi_reader on every build, so the role must exist (cluster-wide, idempotent).
+    ensure_bi_reader(settings.admin_dsn, settings.warehouse_dsn)
+    return settings
 
 
 def _drop_warehouse(settings: Settings) -> None:
@@ -130,7 +134,10 @@ def test_fct_district_daily_flags_positives_that_do_not_add_up(built_warehouse: 
 
 
 def test_seeds_and_dim_district_land_in_their_own_schemas_with_text_codes(built_warehouse: Settings) -> None:
-    districts = _rows(built_warehouse, "select * from marts.dim_district order by district_id")
+    districts = _rows(
+        built_warehouse,
+        "select * from marts.dim_district where '140100' in (district_id, parent_district_id) order by district_id",
+    )
     code_types = _rows(
         built_warehouse,
         """
@@ -140,7 +147,7 @@ def test_seeds_and_dim_district_land_in_their_own_schemas_with_text_codes(built_
         """,
     )
 
-    assert len(districts) == 11
+    assert len(districts) == 11, "Taiyuan and its ten districts (other cities may be on the roster too)"
     assert [d["district_id"] for d in districts if d["level"] == "district"][:2] == ["140105", "140106"]
     assert districts[0] == {
         "district_id": "140100",
@@ -155,6 +162,7 @@ def test_seeds_and_dim_district_land_in_their_own_schemas_with_text_codes(built_
         ("staging", "stg_districts__daily_reports"),
         ("marts", "dim_district"),
         ("marts", "fct_district_daily"),
+        ("marts", "mart_district_daily_summary"),
     }
     assert {t["data_type"] for t in code_types} == {"text"}
 
@@ -169,7 +177,7 @@ def test_every_column_built_is_documented_in_the_models_yml(built_warehouse: Set
         built_warehouse,
         """
         select table_name, column_name from information_schema.columns
-        where table_schema in ('staging', 'marts') order by table_name, ordinal_position
+        where table_schema in ('staging', 'intermediate', 'marts') order by table_name, ordinal_position
         """,
     ):
         built.setdefault(column["table_name"], []).append(column["column_name"])

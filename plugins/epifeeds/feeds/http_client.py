@@ -73,12 +73,9 @@ def fetch_district_report_pages(
             response.raise_for_status()
             pages.append(response.text)
             page = response.json().get("next_page")
-    envelope = {
-        "feed": "district_reports",
-        "report_date": report_date.isoformat(),
-        "source": url,
-        "pages": pages,
-    }
+    # The URL stays out of the payload (it is the batch's source_uri): the same figures served from a
+    # moved API are the same delivery, not a new one.
+    envelope = {"feed": "district_reports", "report_date": report_date.isoformat(), "pages": pages}
     return json.dumps(envelope, ensure_ascii=False, sort_keys=True).encode("utf-8")
 
 

@@ -1,5 +1,6 @@
 -- One row per district per report date: the latest version of each report. Revisions stay in
--- landing as history; everything downstream reads the figures the district last submitted.
+-- landing as history; everything downstream reads the figures the district last submitted, and
+-- timeliness is judged by when the first version was submitted.
 
 with
 
@@ -16,7 +17,11 @@ ranked_versions as (
         row_number() over (
             partition by report_versions.district_id, report_versions.report_date
             order by report_versions._version desc
-        ) as version_rank
+        ) as version_rank,
+        -- a report without a submission time counts as submitted when it landed
+        min(coalesce(report_versions.submitted_at, report_versions._loaded_at)) over (
+            partition by report_versions.district_id, report_versions.report_date
+        ) as first_submitted_at
     from report_versions
 
 ),
@@ -56,6 +61,7 @@ final as (
 
         -- timestamps
         cast(submitted_at as timestamptz) as submitted_at,
+        cast(first_submitted_at as timestamptz) as first_submitted_at,
 
         -- load metadata
         _batch_id as batch_id,

@@ -1,0 +1,137 @@
+-- One row per roster district per report date it is expected to report (its city's reporting
+-- window, up to the last report date landed from that city): its figures where it reported, whether
+-- it reported at all, on time, consistently and with revisions, and whether its city reconciled.
+
+with
+
+expected_reports as (
+
+    select * from {{ ref('int_district_reports_expected') }}
+
+),
+
+daily_reports as (
+
+    select * from {{ ref('stg_districts__daily_reports') }}
+
+),
+
+districts as (
+
+    select * from {{ ref('dim_district') }}
+
+),
+
+city_days as (
+
+    select * from {{ ref('fct_city_daily') }}
+
+),
+
+district_days as (
+
+    select
+        district_id,
+        report_date,
+        jurisdiction_id as city_id,
+        due_at
+    from expected_reports
+    where reporter_level = 'district'
+
+),
+
+district_days_reported as (
+
+    select
+        district_days.district_id,
+        district_days.report_date,
+        district_days.city_id,
+        district_days.due_at,
+        daily_reports.district_id is not null as has_report,
+        daily_reports.new_positives,
+        daily_reports.new_confirmed,
+        daily_reports.new_asymptomatic,
+        daily_reports.cumulative_confirmed,
+        daily_reports.cumulative_positives,
+        daily_reports.sealed_zones,
+        daily_reports.controlled_zones,
+        daily_reports.precaution_zones,
+        daily_reports.close_contacts_identified,
+        daily_reports.transferred_to_isolation,
+        daily_reports.home_isolation,
+        daily_reports.samples_collected,
+        daily_reports.grid_workers_on_duty,
+        daily_reports.volunteers,
+        daily_reports.report_version,
+        daily_reports.first_submitted_at,
+        daily_reports.submitted_at
+    from district_days
+    left join daily_reports
+        on
+            district_days.district_id = daily_reports.district_id
+            and district_days.report_date = daily_reports.report_date
+
+),
+
+final as (
+
+    select
+        district_days_reported.district_id,
+        district_days_reported.report_date,
+        district_days_reported.city_id,
+        district_names.name as district_name,
+        district_names.name_en as district_name_en,
+        city_names.name as city_name,
+        district_days_reported.has_report,
+        district_days_reported.new_positives,
+        district_days_reported.new_confirmed,
+        district_days_reported.new_asymptomatic,
+        district_days_reported.cumulative_confirmed,
+        district_days_reported.cumulative_positives,
+        district_days_reported.sealed_zones,
+        district_days_reported.controlled_zones,
+        district_days_reported.precaution_zones,
+        district_days_reported.close_contacts_identified,
+        district_days_reported.transferred_to_isolation,
+        district_days_reported.home_isolation,
+        district_days_reported.samples_collected,
+        district_days_reported.grid_workers_on_duty,
+        district_days_reported.volunteers,
+        -- the report-derived flags are null where there is no report: nothing to judge
+        case
+            when district_days_reported.has_report
+                then
+                    district_days_reported.first_submitted_at
+                    > district_days_reported.due_at
+        end as is_late,
+        case
+            when district_days_reported.has_report
+                then
+                    coalesce(
+                        district_days_reported.new_positives
+                        = district_days_reported.new_confirmed + district_days_reported.new_asymptomatic,
+                        false
+                    )
+        end as is_positives_consistent,
+        case
+            when district_days_reported.has_report
+                then district_days_reported.report_version > 1
+        end as is_revised,
+        coalesce(city_days.is_reconciled, false) as is_city_reconciled,
+        district_days_reported.report_version,
+        district_days_reported.due_at,
+        district_days_reported.first_submitted_at,
+        district_days_reported.submitted_at
+    from district_days_reported
+    inner join districts as district_names
+        on district_days_reported.district_id = district_names.district_id
+    inner join districts as city_names
+        on district_days_reported.city_id = city_names.district_id
+    left join city_days
+        on
+            district_days_reported.city_id = city_days.city_id
+            and district_days_reported.report_date = city_days.report_date
+
+)
+
+select * from final
