@@ -201,3 +201,15 @@ def test_the_server_stops_cleanly_and_frees_its_port(clean_sim: Path) -> None:
 
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{base_url}/healthz", timeout=2)
+
+
+def test_a_province_day_pages_through_every_city_and_district(tmp_path: Path) -> None:
+    generate(tmp_path, days=2, seed=4, faults="none", scale="province", feeds=("district_reports",))
+
+    with serve_in_background(tmp_path, TOKEN) as base_url, httpx.Client(base_url=base_url) as client:
+        first = client.get(URL, params={"report_date": "2022-03-02", "page_size": 50}, headers=AUTH).json()
+        paged = fetch_all(client, "2022-03-02", page_size=50)
+
+    assert first["total_items"] == len(paged) == 117 + 11 and first["next_page"] == 2  # three pages
+    assert len({item["district"] for item in paged}) == 128
+    assert {"太原市", "大同市", "吕梁市", "阳泉市城区", "晋城市城区"} <= {item["district"] for item in paged}

@@ -75,3 +75,23 @@ def test_unknown_fault_profiles_are_rejected_by_the_parser(capsys: pytest.Captur
     with pytest.raises(SystemExit):
         parse(["sim", "generate", "--days", "2", "--seed", "1", "--out", "x", "--faults", "many"])
     assert "invalid choice: 'many'" in capsys.readouterr().err
+
+
+def test_generate_offers_the_province_scale(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = parse(
+        ["sim", "generate", "--days", "1", "--seed", "2", "--faults", "none", "--out", str(tmp_path)]
+        + ["--scale", "province", "--feeds", "district_reports"]
+    )
+
+    assert args.func(args) == 0
+    assert "scale province" in capsys.readouterr().out
+    (day,) = (tmp_path / "district_reports").glob("*.json")
+    assert len(json.loads(day.read_text(encoding="utf-8"))["items"]) == 117 + 11  # districts and cities
+    roster = json.loads((tmp_path / "registries/districts.json").read_text(encoding="utf-8"))["items"]
+    assert [i["district_name"] for i in roster if i["district_level"] == "city"][:3] == [
+        "太原市",
+        "大同市",
+        "阳泉市",
+    ]
+    with pytest.raises(SystemExit):  # the tests' reduced province is not a CLI choice
+        parse(["sim", "generate", "--days", "1", "--seed", "2", "--out", "x", "--scale", "province-small"])

@@ -10,18 +10,22 @@ import os
 import time
 import unicodedata
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from openpyxl import load_workbook
 
-from epifeeds.feeds.names import load_district_roster
+from epifeeds.feeds.names import District, DistrictRoster, load_district_roster, normalise_label
+from epifeeds.sim import hotels as sim_hotels
+from epifeeds.sim import testing_sites as sim_sites
+from epifeeds.sim.files import xlsx_bytes
 from epifeeds.sim.generate import generate
 from epifeeds.sim.ground_truth import GroundTruth
 from epifeeds.sim.randomness import parse_iso_utc
 from epifeeds.sim.registries import build_registries
+from epifeeds.sim.roster import simulation_roster
 from epifeeds.sim.testing_sites import FILE_FORMATS
 
 pytestmark = pytest.mark.unit
@@ -29,6 +33,7 @@ pytestmark = pytest.mark.unit
 ROSTER = load_district_roster()
 DISTRICT_IDS = [d.district_id for d in ROSTER.reporting_districts]
 DISTRICT_NAMES = [d.district_name for d in ROSTER.reporting_districts]
+TAIYUAN = DistrictRoster(districts=(ROSTER.city, *ROSTER.reporting_districts), aliases=ROSTER.aliases)
 FILE_RULES = {"C1-sites", "C1", "C3", "R2", "R3", "R4", "I3", "I4", "V2"}
 
 
@@ -74,14 +79,17 @@ def read_site_file(path: Path) -> dict[str, Any]:
     return report
 
 
-def read_hotel_file(path: Path) -> dict[str, Any]:
+def read_hotel_file(path: Path, names: list[str] = DISTRICT_NAMES) -> dict[str, Any]:
+    """A hotel's report; `names`: its city's districts (the XLSX has a column for each, in this order)."""
     if path.suffix == ".json":
         document = json.loads(path.read_text(encoding="utf-8"))
         by_name = document["check_ins_by_district"]
-        return {**document, "check_ins_by_district": {n: by_name.get(n, 0) for n in DISTRICT_NAMES}}
+        assert set(by_name) <= set(names), (path, by_name)
+        return {**document, "check_ins_by_district": {n: by_name.get(n, 0) for n in names}}
     sheet = load_workbook(path).active
     top, sub, row = ([c.value for c in r] for r in sheet.iter_rows(min_row=1, max_row=3))
     merged = sorted(str(r) for r in sheet.merged_cells.ranges)
+    assert sub[8:-1] == names and len(row) == 9 + len(names), (path, sub)
     return {
         "hotel_id": row[0],
         "hotel_name": row[1],
@@ -91,15 +99,17 @@ def read_hotel_file(path: Path) -> dict[str, Any]:
         "guests": row[5],
         "check_ins": row[6],
         "check_outs": row[7],
-        "check_ins_by_district": dict(zip(sub[8:18], row[8:18], strict=True)),
-        "staff": row[18],
+        "check_ins_by_district": dict(zip(sub[8:-1], row[8:-1], strict=True)),
+        "staff": row[-1],
         "header": (top, sub),
         "merged": merged,
     }
 
 
-def load(sim_dir: Path) -> dict[str, Any]:
+def load(sim_dir: Path, roster: DistrictRoster = TAIYUAN) -> dict[str, Any]:
+    """Everything a simulation delivered, read back; `roster`: the districts it covers."""
     truth = GroundTruth.load(sim_dir)
+    district_ids = [d.district_id for c in roster.cities for d in roster.districts_of(c.district_id)]
     days = [date.fromisoformat(truth.start) + timedelta(days=i) for i in range(truth.days)]
     registries = {
         name: json.loads((sim_dir / f"registries/{name}.json").read_text(encoding="utf-8"))["items"]
@@ -109,23 +119,25 @@ def load(sim_dir: Path) -> dict[str, Any]:
     for day in days:
         items = json.loads((sim_dir / f"district_reports/{day}.json").read_text(encoding="utf-8"))["items"]
         for item in sorted(items, key=lambda i: i["available_at"]):  # the latest valid version wins
-            district_id = ROSTER.resolve(item["district"])
+            district_id = roster.resolve(item["district"])
             if district_id is not None and item["report_date"] == day.isoformat():
                 district[(district_id, day.isoformat())] = item
-    sites = {
-        (d, day.isoformat()): read_site_file(
-            sim_dir / f"file_drop/testing_sites/{d}/{day}.{FILE_FORMATS[d][0]}"
-        )
-        for d in DISTRICT_IDS
-        for day in days
-    }
+    sites = {}
+    for d in district_ids:
+        for day in days:
+            (path,) = (sim_dir / f"file_drop/testing_sites/{d}").glob(f"{day}.*")  # one file, csv or xlsx
+            sites[(d, day.isoformat())] = read_site_file(path)
     hotels = {}
     for hotel in registries["isolation_hotels"]:
+        city_id = roster.by_id(hotel["district_id"]).parent_district_id
+        names = [d.district_name for d in roster.districts_of(city_id)]
         for day in days:
             path = sim_dir / f"file_drop/hotel_reports/{hotel['hotel_id']}/{day}.{hotel['report_format']}"
             if path.exists():
-                hotels[(hotel["hotel_id"], day.isoformat())] = read_hotel_file(path)
+                hotels[(hotel["hotel_id"], day.isoformat())] = read_hotel_file(path, names)
     return {
+        "roster": roster,
+        "district_ids": district_ids,
         "truth": truth,
         "days": days,
         "registries": registries,
@@ -180,7 +192,7 @@ def file_findings(sim: dict[str, Any]) -> set[tuple[str, str, str]]:
     check_ins: dict[tuple[str, str], int] = defaultdict(int)
     for (hotel_id, report_date), report in sim["hotels"].items():
         for name, count in report["check_ins_by_district"].items():
-            check_ins[(ROSTER.resolve(name), report_date)] += count
+            check_ins[(sim["roster"].resolve(name), report_date)] += count
         if report["rooms_occupied"] > report["rooms_total"]:
             found.add(("V2", hotel_id, report_date))
         previous = sim["hotels"].get(
@@ -193,7 +205,7 @@ def file_findings(sim: dict[str, Any]) -> set[tuple[str, str, str]]:
             is_due = active(hotel, day, "requisitioned_from", "requisitioned_to")
             if is_due and (hotel["hotel_id"], day.isoformat()) not in sim["hotels"]:
                 found.add(("C1", hotel["hotel_id"], day.isoformat()))
-    for district_id in DISTRICT_IDS:
+    for district_id in sim["district_ids"]:
         for day, next_day in zip(days, days[1:], strict=False):
             published = district.get((district_id, day.isoformat()))
             arrived = (
@@ -424,3 +436,158 @@ def test_a_fourteen_day_city_simulation_takes_well_under_a_minute(tmp_path: Path
 
     assert elapsed < 60, f"14-day city simulation took {elapsed:.1f}s"
     assert truth.feeds["testing_sites"]["rows"] > 60_000  # ~5,000 sites a day
+
+
+# ------------------------------------------------------------------------------------ province scale
+
+
+def roster_from_file(sim_dir: Path) -> DistrictRoster:
+    """The roster the simulation wrote (registries/districts.json): canonical names and aliases."""
+    items = json.loads((sim_dir / "registries/districts.json").read_text(encoding="utf-8"))["items"]
+    districts = tuple(
+        District(
+            i["district_id"],
+            i["district_name"],
+            i["district_name_en"],
+            i["district_level"],
+            i["parent_district_id"] or "",
+        )
+        for i in items
+    )
+    aliases = {
+        normalise_label(a): i["district_id"] for i in items for a in (i["district_name"], *i["aliases"])
+    }
+    return DistrictRoster(districts=districts, aliases=aliases)
+
+
+@pytest.fixture(scope="module")
+def province_clean(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    sim_dir = tmp_path_factory.mktemp("province_clean")
+    generate(sim_dir, days=2, seed=21, faults="none", scale="province-small")  # a tenth of the sites
+    return load(sim_dir, roster_from_file(sim_dir))
+
+
+def test_clean_province_file_drops_add_up_district_by_district_and_city_by_city(
+    province_clean: dict[str, Any],
+) -> None:
+    sim, roster = province_clean, province_clean["roster"]
+    registries = sim["registries"]
+
+    assert len(roster.cities) == 11 and len(sim["district_ids"]) >= 110
+    assert {s["district_id"] for s in registries["testing_sites"]} == set(sim["district_ids"])
+    for city in roster.cities:  # every city has hotels, one of them in use on every day
+        own = [
+            h
+            for h in registries["isolation_hotels"]
+            if roster.jurisdiction_of(h["district_id"]) == city.district_id
+        ]
+        assert any(
+            all(active(h, d, "requisitioned_from", "requisitioned_to") for d in sim["days"]) for h in own
+        )
+    for (district_id, report_date), report in sim["sites"].items():
+        published = sim["district"][(district_id, report_date)]
+        assert sum(r["samples"] for r in report["rows"]) == published["samples_collected"]
+    for (hotel_id, _), report in sim["hotels"].items():  # close contacts stay in their own city
+        hotel = next(h for h in registries["isolation_hotels"] if h["hotel_id"] == hotel_id)
+        city_id = roster.jurisdiction_of(hotel["district_id"])
+        assert set(report["check_ins_by_district"]) == {d.district_name for d in roster.districts_of(city_id)}
+    days = [d.isoformat() for d in sim["days"]]
+    for district_id in sim["district_ids"]:
+        name = roster.by_id(district_id).district_name
+        transferred = [sim["district"][(district_id, d)]["transferred_to_isolation"] for d in days]
+        arrived = [
+            sum(r["check_ins_by_district"].get(name, 0) for (_, rd), r in sim["hotels"].items() if rd == d)
+            for d in days
+        ]
+        for t in range(len(days)):  # every transfer checks in on its day or the next
+            assert sum(transferred[:t]) <= sum(arrived[: t + 1]) <= sum(transferred[: t + 1]), (
+                district_id,
+                t,
+            )
+    assert file_findings(sim) == set()
+
+
+def test_all_file_faults_at_province_scale_are_planted_over_the_cities_and_visible(tmp_path: Path) -> None:
+    truth = generate(tmp_path, days=2, seed=7, faults="all", scale="province-small")
+    roster = roster_from_file(tmp_path)
+    sim = load(tmp_path, roster)
+
+    assert {f.kind for f in truth.faults if f.feed != "district_reports"} == {
+        "header_drift",
+        "thousands_separators",
+        "totals_row",
+        "samples_mismatch",
+        "flow_identity_break",
+        "full_width_digits",
+        "wrong_encoding",
+        "truncated_file",
+        "empty_file",
+        "tube_pooling_break",
+        "site_positives_exceed_cases",
+        "transfers_not_checked_in",
+        "missing_report",
+        "occupancy_over_rooms",
+    }
+
+    def district_of(reporter: str) -> str:  # TS<district_id>nnnn, H<district_id>nnn or a district_id
+        return (
+            reporter[2:8] if reporter.startswith("TS") else reporter[1:7] if reporter[0] == "H" else reporter
+        )
+
+    cities = {
+        roster.jurisdiction_of(district_of(f.reporter)) for f in truth.faults if f.feed != "district_reports"
+    }
+    assert len(cities) >= 6, cities  # the file-drop faults spread over the province too
+
+    assert file_findings(sim) == declared_file_findings(truth)
+
+
+def test_full_province_registries_have_about_fifty_thousand_sites_and_a_thousand_hotels() -> None:
+    roster = simulation_roster("province")
+    registries = build_registries(roster, seed=7, start=date(2022, 3, 1), days=14, scale="province")
+
+    assert 45_000 <= len(registries.sites) <= 55_000
+    assert 900 <= len(registries.hotels) <= 1_100
+    assert len({s.site_id for s in registries.sites}) == len(registries.sites)
+    assert len({h.hotel_id for h in registries.hotels}) == len(registries.hotels)
+    assert {h.district_id[:4] for h in registries.hotels} == {c.district_id[:4] for c in roster.cities}
+
+
+def test_the_fast_xlsx_writer_writes_exactly_what_openpyxl_writes() -> None:
+    linfen = [d.district_name for d in simulation_roster("province").districts_of("141000")]  # 17 columns
+    for names in (DISTRICT_NAMES, linfen):
+        for hotel_name, check_outs in (("云冈商务酒店", 0), ("A&B 酒店", 7)):  # "&": openpyxl writes it
+            report = sim_hotels.HotelDay(
+                hotel_id="H141002007",
+                hotel_name=hotel_name,
+                day=date(2022, 3, 9),
+                file_format="xlsx",
+                rooms_total=120,
+                rooms_occupied=118,
+                guests=131,
+                check_ins={name: n % 4 for n, name in enumerate(names)},
+                check_outs=check_outs,
+                staff=21,
+                arrived_at=datetime(2022, 3, 9, 23, 41, 5, tzinfo=UTC),
+            )
+            expected = xlsx_bytes(sim_hotels._workbook(report, names), report.arrived_at)
+            assert sim_hotels._xlsx(report, names) == expected
+            fast = sim_hotels._skeleton(tuple(names)).render(
+                [sim_hotels._data_row(report)], report.arrived_at
+            )
+            assert (fast is None) == ("&" in hotel_name)  # plain rows never need openpyxl
+    rows = [["TS1401050001", "亲贤社区1号核酸采样点", "2022-03-09", "20混1", 1234, 62, 61, 1]] * 3 + [
+        ["TS1401050002", "并二社区 ", "2022-03-09", "10混1", 0, 0, 0, 0]  # trailing space: openpyxl's path
+    ]
+    site_file = sim_sites.SiteFile(
+        "140105", date(2022, 3, 9), [], "xlsx", None, datetime(2022, 3, 9, 18, tzinfo=UTC)
+    )
+    for header in (list(sim_sites.HEADERS), [*sim_sites.HEADERS[:4], "采样人数", *sim_sites.HEADERS[5:]]):
+        for table in (
+            rows[:3],
+            rows,
+            [[*rows[0][:4], -5, 0, 0, 0]],
+            [["合计", "", "2022-03-09", "", 9, 1, 1, 0]],
+        ):
+            expected = xlsx_bytes(sim_sites._workbook(site_file.day, header, table), site_file.arrived_at)
+            assert sim_sites._xlsx(site_file, header, table) == expected

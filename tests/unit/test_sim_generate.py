@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from epifeeds.feeds.contracts import DISTRICT_REPORTS
-from epifeeds.feeds.names import load_district_roster
+from epifeeds.feeds.names import District, DistrictRoster, load_district_roster, normalise_label
 from epifeeds.sim.district_feed import MEASURES, deadline_at, payload_fields
 from epifeeds.sim.generate import generate
 from epifeeds.sim.ground_truth import GroundTruth
@@ -25,6 +25,30 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 ROSTER = load_district_roster()
 DISTRICT_IDS = [d.district_id for d in ROSTER.reporting_districts]
 DISTRICT_ONLY = ("district_reports",)  # the file-drop feeds have their own tests (test_sim_file_feeds.py)
+# What a city-scale simulation covers: Taiyuan (the roster seed also lists Beijing, which it does not).
+TAIYUAN = DistrictRoster(districts=(ROSTER.city, *ROSTER.reporting_districts), aliases=ROSTER.aliases)
+
+
+def roster_from_file(sim_dir: Path) -> DistrictRoster:
+    """The roster a simulation says it used (registries/districts.json), as the platform would load it."""
+    items = json.loads((sim_dir / "registries/districts.json").read_text(encoding="utf-8"))["items"]
+    districts = tuple(
+        District(
+            i["district_id"],
+            i["district_name"],
+            i["district_name_en"],
+            i["district_level"],
+            i["parent_district_id"] or "",
+        )
+        for i in items
+    )
+    aliases = {normalise_label(i["district_name"]): i["district_id"] for i in items}
+    for item in items:
+        for alias in item["aliases"]:
+            assert aliases.setdefault(normalise_label(alias), item["district_id"]) == item["district_id"], (
+                alias
+            )
+    return DistrictRoster(districts=districts, aliases=aliases)
 
 
 def read_days(sim_dir: Path) -> dict[str, list[dict[str, Any]]]:
@@ -40,11 +64,13 @@ def all_bytes(sim_dir: Path) -> dict[str, bytes]:
     return {str(p.relative_to(sim_dir)): p.read_bytes() for p in sorted(sim_dir.rglob("*")) if p.is_file()}
 
 
-def latest_valid(items: list[dict[str, Any]], report_date: str) -> dict[str, dict[str, Any]]:
+def latest_valid(
+    items: list[dict[str, Any]], report_date: str, roster: DistrictRoster = TAIYUAN
+) -> dict[str, dict[str, Any]]:
     """district_id -> the latest version of its valid item (known reporter, right date)."""
     latest: dict[str, dict[str, Any]] = {}
     for item in items:
-        district_id = ROSTER.resolve(item["district"])
+        district_id = roster.resolve(item["district"])
         if district_id is None or item["report_date"] != report_date:
             continue
         if district_id not in latest or item["available_at"] > latest[district_id]["available_at"]:
@@ -52,15 +78,21 @@ def latest_valid(items: list[dict[str, Any]], report_date: str) -> dict[str, dic
     return latest
 
 
-def findings(sim_dir: Path) -> tuple[set[tuple[str, str | None, str]], dict[str, set[str]]]:
-    """A small, independent checker: every rule the district files break, and R1's fields per day."""
+R1Fields = dict[tuple[str, str], set[str]]  # (city_id, report_date) -> measures where R1 breaks
+
+
+def findings(
+    sim_dir: Path, roster: DistrictRoster = TAIYUAN
+) -> tuple[set[tuple[str, str | None, str]], R1Fields]:
+    """A small, independent checker: every rule the district files break, and R1's fields per city and day."""
     found: set[tuple[str, str | None, str]] = set()
-    r1_fields: dict[str, set[str]] = defaultdict(set)
+    r1_fields: R1Fields = defaultdict(set)
     previous: dict[str, dict[str, Any]] = {}
+    cities = [c.district_id for c in roster.cities]
     for report_date, items in read_days(sim_dir).items():
         day = date.fromisoformat(report_date)
         for item in items:
-            district_id = ROSTER.resolve(item["district"])
+            district_id = roster.resolve(item["district"])
             if district_id is None:
                 found.add(("V1", None, report_date))
                 continue
@@ -70,25 +102,25 @@ def findings(sim_dir: Path) -> tuple[set[tuple[str, str | None, str]], dict[str,
                 found.add(("V2", district_id, report_date))
         first_seen: dict[str, str] = {}
         for item in items:
-            district_id = ROSTER.resolve(item["district"])
+            district_id = roster.resolve(item["district"])
             if district_id is not None:
                 first_seen[district_id] = min(first_seen.get(district_id, "9999"), item["available_at"])
         for district_id, available_at in first_seen.items():
-            grace = deadline_at(day, is_city=district_id == CITY_ID) + timedelta(minutes=60)
+            grace = deadline_at(day, is_city=district_id in cities) + timedelta(minutes=60)
             if parse_iso_utc(available_at) > grace:
                 found.add(("C1", district_id, report_date))  # late
         counted = Counter(json.dumps(i, sort_keys=True) for i in items)
         for text, copies in counted.items():
             if copies > 1:
-                found.add(("I1", ROSTER.resolve(json.loads(text)["district"]), report_date))
+                found.add(("I1", roster.resolve(json.loads(text)["district"]), report_date))
         versions_by_reporter = Counter(
-            ROSTER.resolve(i["district"]) for i in {json.dumps(i, sort_keys=True): i for i in items}.values()
+            roster.resolve(i["district"]) for i in {json.dumps(i, sort_keys=True): i for i in items}.values()
         )
         for district_id, versions in versions_by_reporter.items():
             if versions > 1 and district_id is not None:
                 found.add(("H1", district_id, report_date))
-        latest = latest_valid(items, report_date)
-        for district_id in [*DISTRICT_IDS, CITY_ID]:
+        latest = latest_valid(items, report_date, roster)
+        for district_id in [d.district_id for d in roster.districts]:
             if district_id not in latest:
                 found.add(("C1", district_id, report_date))
         for district_id, item in latest.items():
@@ -103,31 +135,33 @@ def findings(sim_dir: Path) -> tuple[set[tuple[str, str | None, str]], dict[str,
                     found.add(("I2", district_id, report_date))
                 if item[cumulative] - before[cumulative] != item[new]:
                     found.add(("I5", district_id, report_date))
-        for measure in MEASURES:
-            district_sum = sum(latest[d][measure] for d in DISTRICT_IDS if d in latest)
-            if latest[CITY_ID][measure] != district_sum:
-                r1_fields[report_date].add(measure)
-        if r1_fields[report_date]:
-            found.add(("R1", CITY_ID, report_date))
+        for city_id in cities:
+            members = [d.district_id for d in roster.districts_of(city_id)]
+            for measure in MEASURES:
+                district_sum = sum(latest[d][measure] for d in members if d in latest)
+                if latest[city_id][measure] != district_sum:
+                    r1_fields[(city_id, report_date)].add(measure)
+            if r1_fields[(city_id, report_date)]:
+                found.add(("R1", city_id, report_date))
         previous.update(latest)
-    return found, {d: f for d, f in r1_fields.items() if f}
+    return found, {k: f for k, f in r1_fields.items() if f}
 
 
-def declared(truth: GroundTruth) -> tuple[set[tuple[str, str | None, str]], dict[str, set[str]]]:
+def declared(truth: GroundTruth) -> tuple[set[tuple[str, str | None, str]], R1Fields]:
     """What the ground truth says the checker must find: faults and their consequences."""
     expected: set[tuple[str, str | None, str]] = set()
-    r1_fields: dict[str, set[str]] = defaultdict(set)
+    r1_fields: R1Fields = defaultdict(set)
     for fault in truth.select(feed="district_reports"):
         if fault.rule is not None:
             expected.add((fault.rule, fault.reporter, fault.report_date))
         if fault.rule == "R1":
-            r1_fields[fault.report_date].update(fault.values)
+            r1_fields[(fault.reporter, fault.report_date)].update(fault.values)
         for consequence in fault.consequences:
             if "only_before" in consequence or consequence["rule"] in ("R2", "R3", "R4"):
                 continue  # only while a revised report's first version is the latest; other feeds' rules
             expected.add((consequence["rule"], consequence["reporter"], consequence["report_date"]))
             if consequence["rule"] == "R1":
-                r1_fields[consequence["report_date"]].update(consequence["fields"])
+                r1_fields[(consequence["reporter"], consequence["report_date"])].update(consequence["fields"])
     return expected, dict(r1_fields)
 
 
@@ -154,7 +188,11 @@ def test_the_district_feed_does_not_depend_on_which_other_feeds_are_generated(tm
 
     assert len(district_files(tmp_path / "one")) == 3
     assert district_files(tmp_path / "all") == district_files(tmp_path / "one")
-    assert sorted(all_bytes(tmp_path / "one")) == [*district_files(tmp_path / "one"), "ground_truth.json"]
+    assert sorted(all_bytes(tmp_path / "one")) == [
+        *district_files(tmp_path / "one"),
+        "ground_truth.json",
+        "registries/districts.json",  # the roster the simulation used: written whatever the feeds
+    ]
 
 
 @pytest.mark.parametrize("seed", [1, 7, 2022])
@@ -372,3 +410,109 @@ def test_submitted_times_are_utc_and_parse(tmp_path: Path) -> None:
         for item in items:
             assert item["submitted_at"].endswith("Z")
             assert datetime.fromisoformat(item["submitted_at"]).utcoffset() == timedelta(0)
+
+
+# ------------------------------------------------------------------------------------ province scale
+
+SHANXI = {
+    "140100": "太原市",
+    "140200": "大同市",
+    "140300": "阳泉市",
+    "140400": "长治市",
+    "140500": "晋城市",
+    "140600": "朔州市",
+    "140700": "晋中市",
+    "140800": "运城市",
+    "140900": "忻州市",
+    "141000": "临汾市",
+    "141100": "吕梁市",
+}
+DISTRICT_KINDS = {
+    "missing_report",
+    "positives_inconsistency",
+    "late_report",
+    "alias_spelling",
+    "revised_report",
+    "negative_value",
+    "future_report_date",
+    "duplicate_rows",
+    "cumulative_decrease",
+    "unknown_reporter",
+    "city_total_mismatch",
+}
+
+
+def test_every_simulation_writes_the_roster_it_used(tmp_path: Path) -> None:
+    truth = generate(tmp_path, days=2, seed=1, faults="none", feeds=DISTRICT_ONLY)
+    roster = roster_from_file(tmp_path)
+
+    assert [
+        (d.district_id, d.district_name, d.district_level, d.parent_district_id) for d in roster.districts
+    ] == [(d.district_id, d.district_name, d.district_level, d.parent_district_id) for d in TAIYUAN.districts]
+    for spelling in ("Xiaodian", "太原市小店区", "小店", "Taiyuan"):  # the alias table's spellings come along
+        assert roster.resolve(spelling) == ROSTER.resolve(spelling)
+    assert roster.resolve("高新区") is None
+    assert "roster" not in truth.feeds["district_reports"]  # city scale: the ground truth is as it was
+
+
+def test_province_roster_is_shanxis_eleven_cities_and_matches_the_reports(tmp_path: Path) -> None:
+    truth = generate(tmp_path, days=2, seed=7, faults="none", scale="province", feeds=DISTRICT_ONLY)
+    roster = roster_from_file(tmp_path)
+    districts = [d for d in roster.districts if d.district_level == "district"]
+
+    assert {c.district_id: c.district_name for c in roster.cities} == SHANXI
+    assert [c.district_id for c in roster.cities] == list(SHANXI)
+    assert 110 <= len(districts) <= 130  # 117: every county-level division of Shanxi
+    assert len({d.district_name for d in roster.districts}) == len(roster.districts)  # names tell them apart
+    for district in districts:
+        assert district.parent_district_id in SHANXI
+        assert district.district_id[:4] == district.parent_district_id[:4]  # within the city's code range
+    assert [(d.district_id, d.district_name) for d in roster.districts_of("140100")] == [
+        (d.district_id, d.district_name) for d in ROSTER.reporting_districts
+    ]
+    assert truth.scale == "province" and truth.faults == []
+    assert truth.feeds["district_reports"]["roster"] == "registries/districts.json"
+    assert list(truth.feeds["district_reports"]["cities"]) == list(SHANXI)
+
+    for report_date, items in read_days(tmp_path).items():
+        # each city's districts in roster order, then its bulletin; every reporter named as in the roster
+        assert [i["district"] for i in items] == [
+            name
+            for city in roster.cities
+            for name in (
+                *(d.district_name for d in roster.districts_of(city.district_id)),
+                city.district_name,
+            )
+        ]
+        by_id = {roster.resolve(i["district"]): i for i in items}
+        for city in roster.cities:
+            members = roster.districts_of(city.district_id)
+            for measure in MEASURES:  # each city row is the sum of its own districts
+                assert by_id[city.district_id][measure] == sum(
+                    by_id[d.district_id][measure] for d in members
+                ), (
+                    report_date,
+                    city.district_id,
+                    measure,
+                )
+    assert findings(tmp_path, roster) == (set(), {})
+
+
+@pytest.mark.parametrize(("seed", "days"), [(7, 2), (3, 5)])
+def test_province_faults_are_every_kind_spread_over_the_cities_and_visible_as_declared(
+    tmp_path: Path, seed: int, days: int
+) -> None:
+    truth = generate(tmp_path, days=days, seed=seed, faults="all", scale="province", feeds=DISTRICT_ONLY)
+    roster = roster_from_file(tmp_path)
+
+    assert {f.kind for f in truth.faults} == DISTRICT_KINDS
+    (missing,) = truth.select(kind="missing_report")
+    assert (missing.reporter, missing.reporter_name) == ("140110", "晋源区")  # the demo's, at any scale
+    cities = {roster.jurisdiction_of(f.reporter) for f in truth.faults if f.reporter is not None}
+    assert len(cities) >= 6, cities  # spread over the province, not piled onto Taiyuan
+    for fault in truth.faults:
+        for consequence in fault.consequences:
+            if consequence["rule"] == "R1":  # a district fault breaks its own city's reconciliation
+                assert consequence["reporter"] == roster.jurisdiction_of(fault.reporter)
+
+    assert findings(tmp_path, roster) == declared(truth)

@@ -1,6 +1,6 @@
 """`epifeeds sim generate|serve|score`: the simulator's commands, registered into the main CLI's parser.
 
-    epifeeds sim generate --days 14 --seed 7 --faults default --out var/sim
+    epifeeds sim generate --days 14 --seed 7 --faults default --out var/sim [--scale city|small|province]
     epifeeds sim serve --dir var/sim --port 8765 --token demo-token
 
 The main CLI calls `register(subparsers)` and then `args.func(args)`. `python -m epifeeds.sim ...` runs
@@ -88,7 +88,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--scale",
         choices=SCALES,
         default="city",
-        help="city: ~5,000 sites, ~100 hotels; small: a tenth of the sites",
+        help="city: Taiyuan, ~5,000 sites, ~100 hotels; small: a tenth of the sites; "
+        "province: Shanxi's 11 cities, 117 districts, ~50,000 sites, ~1,000 hotels",
     )
     gen.add_argument(
         "--feeds",

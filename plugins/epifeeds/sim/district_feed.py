@@ -1,14 +1,14 @@
 """The district daily report feed (区县日报): true figures, planted faults and the per-day files.
 
-The truth comes from a seeded outbreak curve: cases are spread over the districts, each case opens zones
-and brings close contacts, contacts move to isolation hotels or home isolation, sampling rounds sweep the
-population. The city bulletin (太原市) is the sum of the districts' true figures. Faults are then planted
-on distinct (district, day) slots and each one is recorded in the ground truth exactly as written.
+The truth comes from a seeded outbreak curve per city: cases are spread over the city's districts, each
+case opens zones and brings close contacts, contacts move to isolation hotels or home isolation, sampling
+rounds sweep the city. Each city bulletin (太原市, and at province scale 大同市 ...) is the sum of its
+districts' true figures. Faults are then planted on distinct (district, day) slots, spread over the
+cities, and each one is recorded in the ground truth exactly as written.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 import random
 from collections.abc import Callable
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from epifeeds.feeds.contracts import DISTRICT_REPORTS
-from epifeeds.feeds.names import SEEDS_DIR, DistrictRoster
+from epifeeds.feeds.names import DistrictRoster
 from epifeeds.sim.ground_truth import GroundTruth, PlantedFault, write_json
 from epifeeds.sim.randomness import binomial, iso_utc, local_moment, poisson, stream
 from epifeeds.sim.reference import (
@@ -27,6 +27,7 @@ from epifeeds.sim.reference import (
     SEED_FIRST_DAY_TRANSFERRED,
     DistrictProfile,
 )
+from epifeeds.sim.roster import ROSTER_FILE, alias_spellings, city_of, simulated_cities
 
 FEED = "district_reports"
 FEED_DIR = "district_reports"
@@ -78,19 +79,31 @@ class Zone:
 
 @dataclass
 class DistrictTruth:
-    """True figures per district_id (and CITY_ID) and day index, plus the sampling-round calendar."""
+    """True figures per district_id (and city id) and day index, plus each city's sampling rounds."""
 
     start: date
     days: int
     values: dict[tuple[str, int], dict[str, int]]
-    round_days: dict[int, float]  # day index -> share of the population sampled city-wide that day
+    round_days: dict[int, float]  # Taiyuan's: day index -> share of the population sampled city-wide
+    city_round_days: dict[str, dict[int, float]] = field(default_factory=dict)  # city_id -> its rounds
 
     def day(self, index: int) -> date:
         return self.start + timedelta(days=index)
 
+    def rounds_of(self, district_id: str) -> dict[int, float]:
+        """The sampling rounds of a district's city."""
+        return self.city_round_days.get(city_of(district_id), self.round_days)
 
-def _outbreak_curve(seed: int, days: int) -> list[float]:
-    rng = stream(seed, "districts", "curve")
+
+def _city_stream(seed: int, name: str, city_id: str) -> random.Random:
+    """Taiyuan keeps the streams it had before the province existed: same seed, same city-scale files."""
+    if city_id == CITY_ID:
+        return stream(seed, "districts", name)
+    return stream(seed, "districts", name, city_id)
+
+
+def _outbreak_curve(seed: int, days: int, city_id: str = CITY_ID) -> list[float]:
+    rng = _city_stream(seed, "curve", city_id)
     waves = [(rng.uniform(4, 9), rng.uniform(8, 16), rng.uniform(2.5, 4.5))]
     if days > 21:
         waves.append((rng.uniform(days * 0.5, days * 0.8), rng.uniform(3, 8), rng.uniform(2, 4)))
@@ -100,8 +113,8 @@ def _outbreak_curve(seed: int, days: int) -> list[float]:
     ]
 
 
-def _sampling_rounds(seed: int, days: int) -> dict[int, float]:
-    rng = stream(seed, "districts", "rounds")
+def _sampling_rounds(seed: int, days: int, city_id: str = CITY_ID) -> dict[int, float]:
+    rng = _city_stream(seed, "rounds", city_id)
     rounds: dict[int, float] = {}
     day = rng.randint(1, 3)
     while day < days:
@@ -177,23 +190,32 @@ def _simulate_district(
 
 
 def simulate_truth(roster: DistrictRoster, *, seed: int, start: date, days: int) -> DistrictTruth:
-    curve = _outbreak_curve(seed, days)
-    rounds = _sampling_rounds(seed, days)
     values: dict[tuple[str, int], dict[str, int]] = {}
-    for district in roster.reporting_districts:
-        profile = DISTRICT_PROFILES.get(district.district_id)
-        if profile is None:
-            raise RuntimeError(
-                f"epifeeds.sim has no profile for district {district.district_id} ({district.district_name}) "
-                "from the roster seed: add one to sim/reference.py"
-            )
-        for t, row in enumerate(_simulate_district(seed, district.district_id, profile, curve, rounds)):
-            values[(district.district_id, t)] = row
-    for t in range(days):
-        values[(CITY_ID, t)] = {
-            m: sum(values[(d.district_id, t)][m] for d in roster.reporting_districts) for m in MEASURES
-        }
-    return DistrictTruth(start=start, days=days, values=values, round_days=rounds)
+    city_rounds: dict[str, dict[int, float]] = {}
+    for city in simulated_cities(roster):
+        curve = _outbreak_curve(seed, days, city.district_id)
+        rounds = city_rounds[city.district_id] = _sampling_rounds(seed, days, city.district_id)
+        districts = roster.districts_of(city.district_id)
+        for district in districts:
+            profile = DISTRICT_PROFILES.get(district.district_id)
+            if profile is None:
+                raise RuntimeError(
+                    f"epifeeds.sim has no profile for district {district.district_id} "
+                    f"({district.district_name}) from the roster seed: add one to sim/reference.py"
+                )
+            for t, row in enumerate(_simulate_district(seed, district.district_id, profile, curve, rounds)):
+                values[(district.district_id, t)] = row
+        for t in range(days):
+            values[(city.district_id, t)] = {
+                m: sum(values[(d.district_id, t)][m] for d in districts) for m in MEASURES
+            }
+    return DistrictTruth(
+        start=start,
+        days=days,
+        values=values,
+        round_days=city_rounds.get(CITY_ID, {}),
+        city_round_days=city_rounds,
+    )
 
 
 # ----------------------------------------------------------------------------------- published plan
@@ -220,7 +242,7 @@ class ReportPlan:
 class DistrictFeedPlan:
     truth: DistrictTruth
     reports: dict[tuple[str, int], ReportPlan]
-    extras: dict[int, list[ReportPlan]] = field(default_factory=dict)  # unknown reporters per day
+    extras: dict[tuple[str, int], list[ReportPlan]] = field(default_factory=dict)  # (city, day) -> unknowns
     fault_slots: set[tuple[str, int]] = field(default_factory=set)  # (district_id, day index) with a fault
 
 
@@ -229,10 +251,11 @@ def _normal_plans(
 ) -> dict[tuple[str, int], ReportPlan]:
     rng = stream(seed, "districts", "timing")
     plans: dict[tuple[str, int], ReportPlan] = {}
+    cities = simulated_cities(roster)
     for t in range(truth.days):
         day = truth.day(t)
-        for district in (*roster.reporting_districts, roster.city):
-            if district.district_id == CITY_ID:
+        for district in (d for c in cities for d in (*roster.districts_of(c.district_id), c)):
+            if district.district_level == "city":
                 minutes = 9 * 60 + 15 + rng.randint(0, 35)
             else:
                 minutes = 7 * 60 + rng.randint(0, 110)
@@ -253,12 +276,6 @@ def deadline_at(report_date: date, *, is_city: bool = False) -> datetime:
     return local_moment(report_date + timedelta(days=1), minutes)
 
 
-def _alias_spellings(district_id: str, canonical: str) -> list[str]:
-    with (SEEDS_DIR / "district_aliases.csv").open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    return sorted({r["district_alias"] for r in rows if r["district_id"] == district_id} - {canonical})
-
-
 Slot = tuple[str, int]  # (reporter id, day index)
 
 
@@ -269,14 +286,34 @@ def _anything(slot: Slot) -> bool:
 class SlotPicker:
     """Hands out (reporter, day) slots so that no two faults touch one reporter on neighbouring days.
 
-    When a short run leaves no such slot, it settles for any unused one; when none is left, None.
+    When a short run leaves no such slot, it settles for any unused one; when none is left, None. With
+    `group` (reporter -> its city), it prefers the cities with the fewest faults so far: at province
+    scale the faults spread over the cities (with one city, the choice is the same as without).
     """
 
-    def __init__(self, rng: random.Random, reporter_ids: list[str], days: int) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        reporter_ids: list[str],
+        days: int,
+        group: Callable[[str], str] | None = None,
+    ) -> None:
         self.rng = rng
         self.reporter_ids = reporter_ids
         self.days = days
+        self.group = group
         self.used: set[Slot] = set()
+
+    def least_used_groups(self, pool: list[Slot]) -> list[Slot]:
+        """The slots of `pool` in the groups (cities) with the fewest used slots so far."""
+        if self.group is None:
+            return pool
+        group = self.group
+        counts: dict[str, int] = {}
+        for reporter_id, _ in self.used:
+            counts[group(reporter_id)] = counts.get(group(reporter_id), 0) + 1
+        fewest = min(counts.get(group(r), 0) for r, _ in pool)
+        return [s for s in pool if counts.get(group(s[0]), 0) == fewest]
 
     def _free(self, slot: Slot, *, strict: bool) -> bool:
         reporter_id, t = slot
@@ -292,7 +329,7 @@ class SlotPicker:
             preferred = [s for s in free if prefer(s)]
             pool = preferred or free
             if pool:
-                slot = self.rng.choice(pool)
+                slot = self.rng.choice(self.least_used_groups(pool))
                 self.used.add(slot)
                 return slot
         return None
@@ -306,11 +343,12 @@ def plan_district_feed(
     if fault_profile == "none":
         return plan
     rng = stream(seed, "districts", "faults")
-    district_ids = [d.district_id for d in roster.reporting_districts]
-    picker = SlotPicker(rng, district_ids, truth.days)
+    cities = simulated_cities(roster)
+    district_ids = [d.district_id for c in cities for d in roster.districts_of(c.district_id)]
+    picker = SlotPicker(rng, district_ids, truth.days, group=city_of)
     plan.fault_slots = picker.used  # the other feeds keep their faults off these slots
     names = {d.district_id: d.district_name for d in roster.districts}
-    r1_days: set[int] = set()  # days whose city reconciliation is already explained by a district fault
+    r1_slots: set[tuple[str, int]] = set()  # (city, day)s whose R1 is already explained by a district fault
 
     def fault(kind: str, rule: str | None, slot: tuple[str, int], **kwargs: Any) -> PlantedFault:
         district_id, t = slot
@@ -327,21 +365,22 @@ def plan_district_feed(
             )
         )
 
-    def r1(t: int, fields: list[str]) -> list[dict[str, Any]]:
-        """The city reconciliation a district fault breaks on day t (none if the fields change no sum)."""
-        r1_days.add(t)
+    def r1(slot: tuple[str, int], fields: list[str]) -> list[dict[str, Any]]:
+        """The city reconciliation a district fault breaks on its day (none if the fields change no sum)."""
+        city_id, t = city_of(slot[0]), slot[1]
+        r1_slots.add((city_id, t))
         if not fields:
             return []
         return [
-            {"rule": "R1", "reporter": CITY_ID, "report_date": truth.day(t).isoformat(), "fields": fields}
+            {"rule": "R1", "reporter": city_id, "report_date": truth.day(t).isoformat(), "fields": fields}
         ]
 
     def nonzero(values: dict[str, int]) -> list[str]:
         return [m for m in MEASURES if values[m] != 0]
 
     def fresh_day(slot: tuple[str, int]) -> bool:
-        """Faults breaking R1 go to different days where possible, so their effects cannot cancel out."""
-        return slot[1] not in r1_days
+        """Faults breaking a city's R1 go to different days where possible, so they cannot cancel out."""
+        return (city_of(slot[0]), slot[1]) not in r1_slots
 
     # --- default profile -------------------------------------------------------------------------
     jinyuan = "140110"
@@ -354,7 +393,7 @@ def plan_district_feed(
         "C1",
         slot,
         values=dict(plans[slot].values),
-        consequences=r1(missing_day, nonzero(plans[slot].values)),
+        consequences=r1(slot, nonzero(plans[slot].values)),
         detail=(
             f"{names[jinyuan]} never delivers its report for {truth.day(missing_day)}; the city bulletin "
             "still includes its figures (listed in values), so R1 fails that day for every non-zero measure"
@@ -372,7 +411,7 @@ def plan_district_feed(
             slot,
             values={m: report.values[m] for m in ("new_positives", "new_confirmed", "new_asymptomatic")},
             expected={"new_asymptomatic": true_value},
-            consequences=r1(slot[1], ["new_asymptomatic"]),
+            consequences=r1(slot, ["new_asymptomatic"]),
             detail="new_positives != new_confirmed + new_asymptomatic (new_asymptomatic mistyped)",
         )
 
@@ -398,7 +437,7 @@ def plan_district_feed(
     if slot:
         report = plans[slot]
         canonical = report.spelled
-        report.spelled = rng.choice(_alias_spellings(slot[0], canonical))
+        report.spelled = rng.choice(alias_spellings(slot[0], canonical))
         fault(
             "alias_spelling",
             None,
@@ -435,7 +474,7 @@ def plan_district_feed(
                 "before_available_at": iso_utc(report.earlier_submitted_at),
                 "after_available_at": iso_utc(revised),
             },
-            consequences=[{**c, "only_before": iso_utc(revised)} for c in r1(slot[1], changed)],
+            consequences=[{**c, "only_before": iso_utc(revised)} for c in r1(slot, changed)],
             detail="a second version with changed numbers; the first stays visible until the second "
             "arrives; the city bulletin matches the second",
         )
@@ -451,7 +490,7 @@ def plan_district_feed(
             slot,
             values={"volunteers": -true_value},
             expected={"volunteers": true_value},
-            consequences=r1(slot[1], ["volunteers"]),
+            consequences=r1(slot, ["volunteers"]),
             detail="a count published with a minus sign",
         )
 
@@ -468,7 +507,7 @@ def plan_district_feed(
             expected={"report_date": report.report_date.isoformat()},
             consequences=[
                 {"rule": "C1", "reporter": slot[0], "report_date": report.report_date.isoformat()},
-                *r1(slot[1], nonzero(report.values)),
+                *r1(slot, nonzero(report.values)),
             ],
             detail="the item sits in the day's file but carries a report_date a year ahead (a typo): "
             "rejected as a future date, which leaves the district without a valid report that day",
@@ -501,7 +540,7 @@ def plan_district_feed(
         report.values["cumulative_confirmed"] = max(0, previous - rng.randint(1, 3))
         consequences = [
             {"rule": "I5", "reporter": district_id, "report_date": truth.day(t).isoformat()},
-            *r1(t, ["cumulative_confirmed"]),
+            *r1(slot, ["cumulative_confirmed"]),
         ]
         if t + 1 < truth.days:
             consequences.insert(
@@ -543,7 +582,10 @@ def plan_district_feed(
     }
     unknown_values["transferred_to_isolation"] = unknown_values["close_contacts_identified"] // 2
     moment = local_moment(day + timedelta(days=1), 8 * 60 + gx_rng.randint(0, 50), gx_rng.randint(0, 59))
-    plan.extras.setdefault(t, []).append(
+    gx_city = cities[0].district_id  # the city whose file block carries it (any, at province scale)
+    if len(cities) > 1:
+        gx_city = stream(seed, "districts", "unknown-reporter", "city").choice(cities).district_id
+    plan.extras.setdefault((gx_city, t), []).append(
         ReportPlan(None, UNKNOWN_REPORTER_NAME, day, unknown_values, moment, moment)
     )
     ground_truth.add(
@@ -561,9 +603,11 @@ def plan_district_feed(
         )
     )
 
-    quiet_days = [t for t in range(truth.days) if t not in r1_days]
-    t = rng.choice(quiet_days or list(range(truth.days)))
-    slot = (CITY_ID, t)
+    city_slots = [(c.district_id, t) for t in range(truth.days) for c in cities]
+    quiet = [s for s in city_slots if s not in r1_slots]
+    if len(cities) > 1 and quiet:  # a city with the fewest faults so far
+        quiet = picker.least_used_groups(quiet)
+    slot = rng.choice(quiet or city_slots)
     report = plans[slot]
     measure = rng.choice(["close_contacts_identified", "home_isolation", "samples_collected"])
     true_value = report.values[measure]
@@ -571,7 +615,7 @@ def plan_district_feed(
         measure, max(1, round(true_value * rng.uniform(0.05, 0.1)))
     )
     report.values[measure] = true_value + bump
-    if report.values[measure] == _published_sums(plan, roster, t)[measure]:  # cancelled by a district fault
+    if report.values[measure] == _published_sums(plan, roster, slot)[measure]:  # cancelled by a fault
         report.values[measure] += 1
     fault(
         "city_total_mismatch",
@@ -586,11 +630,16 @@ def plan_district_feed(
 
 
 def _published_sums(
-    plan: DistrictFeedPlan, roster: DistrictRoster, t: int, *, first_version_of: str | None = None
+    plan: DistrictFeedPlan,
+    roster: DistrictRoster,
+    city_slot: tuple[str, int],
+    *,
+    first_version_of: str | None = None,
 ) -> dict[str, int]:
-    """Sum of the districts' valid published figures on day t (latest versions, or the first for one)."""
+    """Sum of a city's districts' valid published figures on a day (latest versions, or the first for one)."""
+    city_id, t = city_slot
     sums = dict.fromkeys(MEASURES, 0)
-    for district in roster.reporting_districts:
+    for district in roster.districts_of(city_id):
         report = plan.reports[(district.district_id, t)]
         if report.is_missing or report.report_date_text is not None:
             continue  # nothing, or a row a validator rejects
@@ -615,10 +664,10 @@ def _settle_r1_consequences(
         settled = []
         for consequence in fault.consequences:
             if consequence["rule"] == "R1":
-                t = day_index[consequence["report_date"]]
+                city_slot = (consequence["reporter"], day_index[consequence["report_date"]])
                 first = fault.reporter if "only_before" in consequence else None
-                sums = _published_sums(plan, roster, t, first_version_of=first)
-                city = plan.reports[(CITY_ID, t)].values
+                sums = _published_sums(plan, roster, city_slot, first_version_of=first)
+                city = plan.reports[city_slot].values
                 consequence["fields"] = [m for m in consequence["fields"] if city[m] != sums[m]]
                 if not consequence["fields"]:
                     continue
@@ -646,29 +695,43 @@ def write_district_feed(out_dir: Path, roster: DistrictRoster, plan: DistrictFee
     for t in range(plan.truth.days):
         day = plan.truth.day(t)
         items: list[dict[str, Any]] = []
-        for district in roster.reporting_districts:
-            report = plan.reports[(district.district_id, t)]
-            if report.is_missing:
-                continue
-            if report.earlier_values is not None and report.earlier_submitted_at is not None:
-                items.append(_item(report, report.earlier_values, report.earlier_submitted_at))
-            final = _item(report, report.values, report.available_at)
-            items.extend(dict(final) for _ in range(report.copies))
-        for extra in plan.extras.get(t, []):
-            items.append(_item(extra, extra.values, extra.available_at))
-        city = plan.reports[(CITY_ID, t)]
-        items.append(_item(city, city.values, city.available_at))
+        for city_district in simulated_cities(roster):  # each city's districts, then the city bulletin
+            for district in roster.districts_of(city_district.district_id):
+                report = plan.reports[(district.district_id, t)]
+                if report.is_missing:
+                    continue
+                if report.earlier_values is not None and report.earlier_submitted_at is not None:
+                    items.append(_item(report, report.earlier_values, report.earlier_submitted_at))
+                final = _item(report, report.values, report.available_at)
+                items.extend(dict(final) for _ in range(report.copies))
+            for extra in plan.extras.get((city_district.district_id, t), []):
+                items.append(_item(extra, extra.values, extra.available_at))
+            city = plan.reports[(city_district.district_id, t)]
+            items.append(_item(city, city.values, city.available_at))
         path = out_dir / FEED_DIR / f"{day.isoformat()}.json"
         write_json(path, {"feed": FEED, "report_date": day.isoformat(), "items": items})
         written.append(path)
     return written
 
 
-def feed_metadata(truth: DistrictTruth) -> dict[str, Any]:
-    return {
+def feed_metadata(truth: DistrictTruth, roster: DistrictRoster | None = None) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
         "dir": FEED_DIR,
         "file_pattern": f"{FEED_DIR}/<report_date>.json",
         "report_dates": [truth.day(t).isoformat() for t in range(truth.days)],
         "deadline": {"district": "D+1 09:00", "city": "D+1 10:00", "grace_minutes": GRACE_MINUTES},
         "sampling_round_days": [truth.day(t).isoformat() for t in sorted(truth.round_days)],
     }
+    if roster is not None and len(simulated_cities(roster)) > 1:  # province (city scale: as it always was)
+        metadata["roster"] = ROSTER_FILE
+        metadata["cities"] = {
+            c.district_id: {
+                "city_name": c.district_name,
+                "districts": [d.district_id for d in roster.districts_of(c.district_id)],
+                "sampling_round_days": [
+                    truth.day(t).isoformat() for t in sorted(truth.city_round_days[c.district_id])
+                ],
+            }
+            for c in simulated_cities(roster)
+        }
+    return metadata

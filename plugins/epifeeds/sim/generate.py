@@ -15,14 +15,17 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
-from epifeeds.feeds.names import load_district_roster
 from epifeeds.settings import REPORT_TIMEZONE
 from epifeeds.sim import district_feed, hotels, registries, testing_sites
 from epifeeds.sim.ground_truth import GROUND_TRUTH_FILE, GroundTruth, write_json
 from epifeeds.sim.randomness import parse_iso_utc
+from epifeeds.sim.roster import is_province, simulation_roster, write_roster
 
 FAULT_PROFILES = ("none", "default", "all")
-SCALES = ("city", "small")  # small: a tenth of the testing sites, for fast tests
+# city: Taiyuan (10 districts, ~5,000 sites, ~100 hotels); small: a tenth of the sites, for fast tests;
+# province: Shanxi (11 cities, 117 districts, ~50,000 sites, ~1,000 hotels)
+SCALES = ("city", "small", "province")
+INTERNAL_SCALES = ("province-small",)  # for tests, not offered by the CLI: a tenth of the province's sites
 ALL_FEEDS = (district_feed.FEED, testing_sites.FEED, hotels.FEED)
 FILE_DROP_DIR = "file_drop"
 ARRIVALS_FILE = f"{FILE_DROP_DIR}/arrivals.json"
@@ -43,12 +46,14 @@ def generate(
 
     `faults`: "none" (clean, every identity holds), "default" (the demo's faults: 晋源区 misses day 3,
     a late report, a positives inconsistency, an alias spelling) or "all" (every fault kind).
+    `scale`: "city", "small" or "province" (all of Shanxi; the platform's roster seed knows Taiyuan only,
+    so every run writes the roster it simulated to `registries/districts.json`).
     """
     if days < 1:
         raise ValueError(f"days must be at least 1 (got {days})")
     if faults not in FAULT_PROFILES:
         raise ValueError(f"faults must be one of {', '.join(FAULT_PROFILES)} (got {faults!r})")
-    if scale not in SCALES:
+    if scale not in SCALES + INTERNAL_SCALES:
         raise ValueError(f"scale must be one of {', '.join(SCALES)} (got {scale!r})")
     unknown = set(feeds) - set(ALL_FEEDS)
     if unknown or district_feed.FEED not in feeds:
@@ -65,7 +70,7 @@ def generate(
         elif stale.exists():
             stale.unlink()
 
-    roster = load_district_roster()
+    roster = simulation_roster(scale)
     truth = district_feed.simulate_truth(roster, seed=seed, start=start, days=days)
     ground_truth = GroundTruth(
         seed=seed,
@@ -75,13 +80,14 @@ def generate(
         scale=scale,
         fault_profile=faults,
         timezone=REPORT_TIMEZONE,
-        feeds={district_feed.FEED: district_feed.feed_metadata(truth)},
+        feeds={district_feed.FEED: district_feed.feed_metadata(truth, roster)},
         faults=[],
     )
     plan = district_feed.plan_district_feed(
         roster, truth, seed=seed, fault_profile=faults, ground_truth=ground_truth
     )
     district_feed.write_district_feed(out_dir, roster, plan)
+    roster_file = write_roster(out_dir, roster, as_of=truth.day(days - 1))
 
     arrivals: dict[str, str] = {}
     if testing_sites.FEED in feeds or hotels.FEED in feeds:
@@ -89,13 +95,17 @@ def generate(
         ground_truth.feeds["registries"] = registries.write_registries(
             out_dir, registry, as_of=truth.day(days - 1)
         )
+        if is_province(scale):  # (city scale: the same file, left out of a ground truth that predates it)
+            ground_truth.feeds["registries"]["districts"] = roster_file
         if testing_sites.FEED in feeds:
             site_files = testing_sites.simulate_site_files(roster, registry.sites, plan, seed=seed)
             testing_sites.plan_site_faults(
                 roster, site_files, plan, seed=seed, fault_profile=faults, ground_truth=ground_truth
             )
             arrivals |= testing_sites.write_site_files(out_dir, site_files)
-            ground_truth.feeds[testing_sites.FEED] = testing_sites.feed_metadata(site_files, registry.sites)
+            ground_truth.feeds[testing_sites.FEED] = testing_sites.feed_metadata(
+                site_files, registry.sites, roster
+            )
         if hotels.FEED in feeds:
             withheld = hotels.plan_withheld_transfers(
                 roster, plan, seed=seed, fault_profile=faults, ground_truth=ground_truth

@@ -16,19 +16,23 @@ from epifeeds.feeds.names import DistrictRoster
 from epifeeds.sim.ground_truth import write_json
 from epifeeds.sim.randomness import stream
 from epifeeds.sim.reference import (
+    CITY_ID,
     COMMUNITY_SUFFIXES,
     DISTRICT_PROFILES,
     HOTEL_PREFIXES,
     HOTEL_SUFFIXES,
     NAME_PREFIXES,
+    PROVINCE_HOTEL_PREFIXES,
     SEED_HOTELS,
     SEED_STREETS,
     VILLAGE_SUFFIXES,
 )
+from epifeeds.sim.roster import is_province, simulated_cities, simulated_districts
 
 REGISTRY_DIR = "registries"
-PEOPLE_PER_SITE = {"city": 1_090, "small": 10_900}  # ≈5,000 sites city-wide at city scale
-HOTELS_PER_CITY = {"city": 100, "small": 40}
+# ≈5,000 sites city-wide at city scale, ≈50,000 province-wide (villages add sites: fewer people per site)
+PEOPLE_PER_SITE = {"city": 1_090, "small": 10_900, "province": 700, "province-small": 7_000}
+HOTELS_PER_CITY = {"city": 100, "small": 40, "province": 1_000, "province-small": 300}  # whole roster
 SEED_HOTELS_REQUISITIONED_ON = date(2022, 2, 23)  # the night 慕思酒店 was sealed
 
 
@@ -102,7 +106,7 @@ def _unique_name(rng: random.Random, taken: set[str], make: Any) -> str:
 
 def build_streets(roster: DistrictRoster, seed: int) -> list[Street]:
     streets: list[Street] = []
-    for district in roster.reporting_districts:
+    for district in simulated_districts(roster):
         rng = stream(seed, "registry", "streets", district.district_id)
         profile = DISTRICT_PROFILES[district.district_id]
         seeded = SEED_STREETS.get(district.district_id, {})
@@ -135,10 +139,13 @@ def build_sites(
     roster: DistrictRoster, streets: list[Street], *, seed: int, start: date, days: int, scale: str
 ) -> list[TestingSite]:
     sites: list[TestingSite] = []
-    for district in roster.reporting_districts:
+    streets_of: dict[str, list[Street]] = {}
+    for street in streets:
+        streets_of.setdefault(street.district_id, []).append(street)
+    for district in simulated_districts(roster):
         rng = stream(seed, "registry", "sites", district.district_id)
         profile = DISTRICT_PROFILES[district.district_id]
-        own = [s for s in streets if s.district_id == district.district_id]
+        own = streets_of[district.district_id]
         places = [(s, c) for s in own for c in s.communities]
         per_community: dict[str, int] = {}
         count = max(3, round(profile.population / PEOPLE_PER_SITE[scale]))
@@ -176,47 +183,57 @@ def build_sites(
 def build_hotels(
     roster: DistrictRoster, streets: list[Street], *, seed: int, start: date, days: int, scale: str
 ) -> list[IsolationHotel]:
-    rng = stream(seed, "registry", "hotels")
-    population = sum(DISTRICT_PROFILES[d.district_id].population for d in roster.reporting_districts)
-    taken = {name for name, *_ in SEED_HOTELS}
+    population = sum(DISTRICT_PROFILES[d.district_id].population for d in simulated_districts(roster))
+    prefixes = HOTEL_PREFIXES + PROVINCE_HOTEL_PREFIXES if is_province(scale) else HOTEL_PREFIXES
+    streets_of: dict[str, list[Street]] = {}
+    for street in streets:
+        streets_of.setdefault(street.district_id, []).append(street)
     hotels: list[IsolationHotel] = []
-    for district in roster.reporting_districts:
-        profile = DISTRICT_PROFILES[district.district_id]
-        own_streets = [s for s in streets if s.district_id == district.district_id]
-        seeded = [h for h in SEED_HOTELS if h[1] == district.district_id]
-        count = max(2, round(HOTELS_PER_CITY[scale] * profile.population / population))
-        for n in range(1, count + 1):
-            if n <= len(seeded):
-                name, _, street_name, rooms = seeded[n - 1]
-                requisitioned_from = min(SEED_HOTELS_REQUISITIONED_ON, start)
-                report_format, requisitioned_to = "xlsx", None
-            else:
-                name = _unique_name(rng, taken, lambda r: r.choice(HOTEL_PREFIXES) + r.choice(HOTEL_SUFFIXES))
-                street_name = rng.choice(own_streets).street_name
-                rooms = rng.randint(40, 160)
-                report_format = "json" if rng.random() < 0.2 else "xlsx"
-                roll = rng.random()
-                requisitioned_from, requisitioned_to = start - timedelta(days=rng.randint(3, 30)), None
-                if roll < 0.05:
-                    requisitioned_from = start - timedelta(days=rng.randint(40, 60))
-                    requisitioned_to = start - timedelta(days=rng.randint(1, 20))
-                elif roll < 0.10 and days > 1:
-                    requisitioned_from = start + timedelta(days=rng.randint(1, days - 1))
-            hotels.append(
-                IsolationHotel(
-                    hotel_id=f"H{district.district_id}{n:03d}",
-                    hotel_name=name,
-                    district_id=district.district_id,
-                    district_name=district.district_name,
-                    street_name=street_name,
-                    rooms=rooms,
-                    capacity=rooms + rooms // 4,
-                    staff=rooms // 6 + rng.randint(5, 12),
-                    requisitioned_from=requisitioned_from,
-                    requisitioned_to=requisitioned_to,
-                    report_format=report_format,
+    for city in simulated_cities(roster):
+        # Taiyuan keeps the stream it had before the province existed: same seed, same city-scale hotels
+        is_taiyuan = city.district_id == CITY_ID
+        rng = stream(seed, "registry", "hotels", *([] if is_taiyuan else [city.district_id]))
+        taken = {name for name, *_ in SEED_HOTELS}
+        for index, district in enumerate(roster.districts_of(city.district_id)):
+            profile = DISTRICT_PROFILES[district.district_id]
+            own_streets = streets_of[district.district_id]
+            seeded = [h for h in SEED_HOTELS if h[1] == district.district_id]
+            count = max(2, round(HOTELS_PER_CITY[scale] * profile.population / population))
+            for n in range(1, count + 1):
+                if n <= len(seeded):
+                    name, _, street_name, rooms = seeded[n - 1]
+                    requisitioned_from = min(SEED_HOTELS_REQUISITIONED_ON, start)
+                    report_format, requisitioned_to = "xlsx", None
+                else:
+                    name = _unique_name(rng, taken, lambda r: r.choice(prefixes) + r.choice(HOTEL_SUFFIXES))
+                    street_name = rng.choice(own_streets).street_name
+                    rooms = rng.randint(40, 160)
+                    report_format = "json" if rng.random() < 0.2 else "xlsx"
+                    roll = rng.random()
+                    requisitioned_from, requisitioned_to = start - timedelta(days=rng.randint(3, 30)), None
+                    if roll < 0.05:
+                        requisitioned_from = start - timedelta(days=rng.randint(40, 60))
+                        requisitioned_to = start - timedelta(days=rng.randint(1, 20))
+                    elif roll < 0.10 and days > 1:
+                        requisitioned_from = start + timedelta(days=rng.randint(1, days - 1))
+                    if not is_taiyuan and index == 0 and n == 1:
+                        # in use throughout: every city has somewhere to send its close contacts
+                        requisitioned_from, requisitioned_to = start - timedelta(days=14), None
+                hotels.append(
+                    IsolationHotel(
+                        hotel_id=f"H{district.district_id}{n:03d}",
+                        hotel_name=name,
+                        district_id=district.district_id,
+                        district_name=district.district_name,
+                        street_name=street_name,
+                        rooms=rooms,
+                        capacity=rooms + rooms // 4,
+                        staff=rooms // 6 + rng.randint(5, 12),
+                        requisitioned_from=requisitioned_from,
+                        requisitioned_to=requisitioned_to,
+                        report_format=report_format,
+                    )
                 )
-            )
     return hotels
 
 

@@ -12,6 +12,7 @@ import math
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,12 @@ from openpyxl import Workbook
 
 from epifeeds.feeds.names import DistrictRoster
 from epifeeds.sim.district_feed import DistrictFeedPlan, SlotPicker
-from epifeeds.sim.files import csv_bytes, to_full_width, xlsx_bytes
+from epifeeds.sim.files import SheetSkeleton, csv_bytes, to_full_width, xlsx_bytes
 from epifeeds.sim.ground_truth import GroundTruth, PlantedFault
 from epifeeds.sim.randomness import binomial, iso_utc, local_moment, partition, stream
 from epifeeds.sim.reference import DISTRICT_PROFILES
 from epifeeds.sim.registries import TestingSite
+from epifeeds.sim.roster import city_of, simulated_districts
 
 FEED = "testing_sites"
 FEED_DIR = "file_drop/testing_sites"
@@ -31,7 +33,7 @@ HEADERS = ("采样点编号", "采样点名称", "日期", "混采模式", "采�
 SAMPLES_HEADER_DRIFT = "采样人数"
 TOTALS_LABEL = "合计"
 R2_TOLERANCE = 0.02
-# How each district's office exports its file (a habit, not a fault).
+# How each district's office exports its file (a habit, not a fault). Taiyuan's; see file_format().
 FILE_FORMATS: dict[str, tuple[str, str | None]] = {
     "140105": ("csv", "gbk"),
     "140106": ("csv", "utf-8-sig"),
@@ -44,6 +46,20 @@ FILE_FORMATS: dict[str, tuple[str, str | None]] = {
     "140123": ("csv", "gbk"),
     "140181": ("xlsx", None),
 }
+# Outside Taiyuan each office's habit is drawn once per district (fixed, whatever the seed), in the same
+# proportions: four in ten GBK CSV, three UTF-8-with-BOM CSV, three XLSX.
+_HABITS: tuple[tuple[str, str | None], ...] = (
+    *[("csv", "gbk")] * 4,
+    *[("csv", "utf-8-sig")] * 3,
+    *[("xlsx", None)] * 3,
+)
+
+
+def file_format(district_id: str) -> tuple[str, str | None]:
+    """(format, encoding) a district's office exports its testing-site file in."""
+    if district_id in FILE_FORMATS:
+        return FILE_FORMATS[district_id]
+    return random.Random(f"epifeeds-sim-file-format:{district_id}").choice(_HABITS)
 
 
 @dataclass
@@ -80,6 +96,7 @@ class SiteFile:
 
 
 def _pool_size(district_id: str, t: int, round_days: dict[int, float]) -> int:
+    """20混1 on the district's city's sampling-round days in urban districts, else 10混1."""
     return 20 if t in round_days and DISTRICT_PROFILES[district_id].is_urban else 10
 
 
@@ -105,19 +122,22 @@ def simulate_site_files(
 ) -> dict[tuple[str, int], SiteFile]:
     truth = district_plan.truth
     files: dict[tuple[str, int], SiteFile] = {}
-    for district in roster.reporting_districts:
-        own = [s for s in sites if s.district_id == district.district_id]
-        file_format, encoding = FILE_FORMATS[district.district_id]
+    sites_of: dict[str, list[TestingSite]] = {}
+    for site in sites:
+        sites_of.setdefault(site.district_id, []).append(site)
+    for district in simulated_districts(roster):
+        own = sites_of.get(district.district_id, [])
+        habit, encoding = file_format(district.district_id)
         for t in range(truth.days):
             day = truth.day(t)
             rng = stream(seed, "sites", district.district_id, day.isoformat())
             values = truth.values[(district.district_id, t)]
             active = [s for s in own if s.is_active(day)]
-            pool = _pool_size(district.district_id, t, truth.round_days)
+            pool = _pool_size(district.district_id, t, truth.rounds_of(district.district_id))
             rows = _site_rows(rng, active, values["samples_collected"], values["new_positives"], pool)
             arrived_at = local_moment(day + timedelta(days=1), 30 + rng.randint(0, 300), rng.randint(0, 59))
             files[(district.district_id, t)] = SiteFile(
-                district.district_id, day, rows, file_format, encoding, arrived_at
+                district.district_id, day, rows, habit, encoding, arrived_at
             )
     return files
 
@@ -140,10 +160,11 @@ def plan_site_faults(
     if fault_profile == "none":
         return
     rng = stream(seed, "sites", "faults")
-    picker = SlotPicker(rng, [d.district_id for d in roster.reporting_districts], truth.days)
+    district_ids = [d.district_id for d in simulated_districts(roster)]
+    picker = SlotPicker(rng, district_ids, truth.days, group=city_of)
     picker.used |= district_plan.fault_slots
     names = {d.district_id: d.district_name for d in roster.districts}
-    csv_districts = {d for d, (fmt, _) in FILE_FORMATS.items() if fmt == "csv"}
+    csv_districts = {d for d in district_ids if file_format(d)[0] == "csv"}
 
     def fault(kind: str, rule: str | None, slot: tuple[str, int], **kwargs: Any) -> PlantedFault:
         site_file = files[slot]
@@ -246,7 +267,7 @@ def plan_site_faults(
             detail="every fifth row's counts in full-width digits (１２３): normalise with NFKC",
         )
 
-    slot = picker.take(accept=lambda s: FILE_FORMATS[s[0]][1] == "utf-8-sig")
+    slot = picker.take(accept=lambda s: file_format(s[0])[1] == "utf-8-sig")
     if slot:
         files[slot].encoding = "gbk"
         fault(
@@ -421,16 +442,31 @@ def _encoded(site_file: SiteFile, *, truncate: bool = True) -> bytes:
     return data
 
 
-def _xlsx(site_file: SiteFile, header: list[str], rows: list[list[Any]]) -> bytes:
+def _workbook(day: date, header: list[str], rows: list[list[Any]]) -> Workbook:
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = "采样点日报"
     sheet.append(header)
     for row in rows:
-        sheet.append([site_file.day if i == 2 else v for i, v in enumerate(row)])
+        sheet.append([day if i == 2 else v for i, v in enumerate(row)])
         sheet.cell(row=sheet.max_row, column=3).number_format = "yyyy-mm-dd"
     sheet.column_dimensions["B"].width = 28
-    return xlsx_bytes(workbook, site_file.arrived_at)
+    return workbook
+
+
+@cache
+def _skeleton(header: tuple[str, ...]) -> SheetSkeleton:
+    sample = [["TS1401050001", "亲贤社区1号核酸采样点", "", "10混1", 95, 10, 10, 0]]
+    return SheetSkeleton(_workbook(date(2022, 3, 1), list(header), sample), header_rows=1)
+
+
+def _xlsx(site_file: SiteFile, header: list[str], rows: list[list[Any]]) -> bytes:
+    """The XLSX openpyxl would write (written without it where the skeleton can: ~50x faster)."""
+    day = site_file.day
+    fast = _skeleton(tuple(header)).render(
+        [[day if i == 2 else v for i, v in enumerate(row)] for row in rows], site_file.arrived_at
+    )
+    return fast if fast is not None else xlsx_bytes(_workbook(day, header, rows), site_file.arrived_at)
 
 
 def write_site_files(out_dir: Path, files: dict[tuple[str, int], SiteFile]) -> dict[str, str]:
@@ -445,12 +481,16 @@ def write_site_files(out_dir: Path, files: dict[tuple[str, int], SiteFile]) -> d
     return arrivals
 
 
-def feed_metadata(files: dict[tuple[str, int], SiteFile], sites: list[TestingSite]) -> dict[str, Any]:
+def feed_metadata(
+    files: dict[tuple[str, int], SiteFile], sites: list[TestingSite], roster: DistrictRoster | None = None
+) -> dict[str, Any]:
+    district_ids = [d.district_id for d in simulated_districts(roster)] if roster else list(FILE_FORMATS)
+    formats = {d: file_format(d) for d in district_ids}
     return {
         "dir": FEED_DIR,
         "file_pattern": f"{FEED_DIR}/<district_id>/<report_date>.(csv|xlsx)",
         "headers": list(HEADERS),
-        "formats": {d: {"format": f, "encoding": e} for d, (f, e) in FILE_FORMATS.items()},
+        "formats": {d: {"format": f, "encoding": e} for d, (f, e) in formats.items()},
         "pooling": "10混1; 20混1 on sampling-round days in urban districts",
         "registry": "registries/testing_sites.json",
         "sites": len(sites),
