@@ -42,7 +42,8 @@ def ingest_isolation_hotels():
     def validate(landed: dict) -> list[dict]:
         from epifeeds.file_feed_tasks import validate_changed_slices
 
-        return validate_changed_slices(landed["deliveries"], get_current_context()["run_id"])
+        context = get_current_context()
+        return validate_changed_slices(landed["deliveries"], context["run_id"], context["data_interval_end"])
 
     validate(land())
 

@@ -6,7 +6,7 @@ EPIFEEDS_FILE_DROP_LOOKBACK_DAYS days before it (default 3), taking only files t
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from epifeeds.feeds.contracts import CONTRACTS
 from epifeeds.settings import load_settings
@@ -66,11 +66,78 @@ def changed_slices(deliveries: list[dict]) -> list[tuple[str, date]]:
     return sorted(slices)
 
 
-def validate_changed_slices(deliveries: list[dict], run_id: str) -> list[dict]:
-    """The contract's GX suite on every changed slice; results go to dq.check_runs / dq.check_results."""
+def rule_dates_for(deliveries: list[dict], run_time: datetime | None = None) -> dict[str, list[date]]:
+    """Report dates to run the platform's file-feed rules on, per feed group (testing_site_reports: V2,
+    I4, R2, R4; hotel_reports: V2, I3, R3): every date whose rules read a changed slice, plus the run's
+    own report dates when `run_time` is given (a district report that came after the files is then
+    reconciled by the next run)."""
+    from epifeeds.quality.file_feed_rules import FEED_GROUPS, HOTELS, SITES, dates_affected
+
+    group_of = {SITES: SITES, HOTELS: HOTELS, "hotel_check_ins": HOTELS}
+    changed: dict[str, set[date]] = {}
+    for feed, day in changed_slices(deliveries):
+        if feed in group_of:
+            changed.setdefault(group_of[feed], set()).update(dates_affected(feed, [day]))
+    window = set(report_dates_for_run(run_time)) if run_time is not None else set()
+    return {group: sorted(changed[group] | window) for group in FEED_GROUPS if group in changed}
+
+
+def validate_changed_slices(
+    deliveries: list[dict], run_id: str, run_time: datetime | None = None
+) -> list[dict]:
+    """The contract's GX suite on every changed slice; results go to dq.check_runs / dq.check_results.
+    Then what landing saw of the deliveries (V1, I1, C3), and the platform's file-feed rules (`quality/file_feed_rules.py`: V2, I3, I4, R2, R3, R4) on the
+    report dates they affect, with findings in dq.findings (stamped `run_time`, default now)."""
+    import psycopg
+
+    from epifeeds.quality.file_feed_rules import check_file_feed_rules
     from epifeeds.quality.gx_runner import validate_landing_slice
 
     dsn = warehouse_dsn()
-    return [
+    summaries = [
         validate_landing_slice(dsn, CONTRACTS[feed], day, run_id) for feed, day in changed_slices(deliveries)
     ]
+    rule_dates = rule_dates_for(deliveries, run_time)
+    with psycopg.connect(dsn) as conn:
+        summaries += check_file_deliveries(conn, deliveries, run_id, run_time)
+        for group, dates in rule_dates.items():
+            results = check_file_feed_rules(conn, dates, run_id, run_time, feeds=[group])
+            failed = sorted(
+                {(r.rule, r.reporter or "", str(r.report_date)) for r in results if r.status == "fail"}
+            )
+            summaries.append(
+                {
+                    "suite": "file_feed_rules",
+                    "feed": group,
+                    "report_dates": [d.isoformat() for d in dates],
+                    "checks": len(results),
+                    "failed": len(failed),
+                    "failures": [" ".join(f) for f in failed],
+                }
+            )
+    return summaries
+
+
+# The file feeds whose deliveries are reports (registries are snapshots; check-ins come inside hotel reports).
+REPORT_FEEDS = ("testing_site_reports", "hotel_reports")
+
+
+def check_file_deliveries(conn, deliveries: list[dict], run_id: str, run_time: datetime | None) -> list[dict]:
+    """What landing saw of each report delivery: rejected rows (V1, I1, C3 for a file cut short) and
+    empty, unreadable or thin deliveries (C3), over the report dates this run pulled."""
+    from epifeeds.quality.completeness import feed_expected_on
+    from epifeeds.quality.landing_rules import check_delivery_volume, check_rejects
+
+    as_of = run_time or datetime.now(UTC)
+    pulled = sorted({date.fromisoformat(d["report_date"]) for d in deliveries if d.get("report_date")})
+    if run_time is not None:
+        pulled = sorted(set(pulled) | set(report_dates_for_run(run_time)))
+    summaries = []
+    for feed in sorted({d["feed"] for d in deliveries} & set(REPORT_FEEDS)):
+        results = check_rejects(conn, feed, pulled, run_id, as_of)
+        results += check_delivery_volume(
+            conn, feed, [d for d in pulled if feed_expected_on(feed, d)], run_id, as_of
+        )
+        failed = sorted({f"{r.rule} {r.reporter} {r.report_date}" for r in results if r.status == "fail"})
+        summaries.append({"suite": "deliveries", "feed": feed, "checks": len(results), "failures": failed})
+    return summaries

@@ -83,17 +83,24 @@ def watch_district_feed(run_time: datetime, run_id: str) -> dict:
     from epifeeds.feeds.names import load_district_roster
     from epifeeds.landing.schema import ensure_landing_schema
     from epifeeds.quality.completeness import check_district_completeness
+    from epifeeds.quality.file_feed_completeness import check_file_feed_completeness
     from epifeeds.quality.freshness import check_feed_freshness
 
     with psycopg.connect(warehouse_dsn()) as conn:
         ensure_landing_schema(conn)
         results = check_district_completeness(conn, load_district_roster(), run_time, run_id)
+        file_results = check_file_feed_completeness(conn, run_time, run_id)  # sites per district, hotels
         stale = [r.feed for r in check_feed_freshness(conn, run_time, run_id) if r.status == "fail"]
         alerts = process_alerts(conn, run_time, run_id=run_id)
     return {
         "checked": len(results),
         "missing": sum(r.status == "fail" and r.severity == "error" for r in results),
         "late": sum(r.status == "fail" and r.severity == "warn" for r in results),
+        "file_feeds": {
+            "checked": len(file_results),
+            "missing": sum(r.status == "fail" and r.severity == "error" for r in file_results),
+            "late": sum(r.status == "fail" and r.severity == "warn" for r in file_results),
+        },
         "stale_feeds": stale,
         "incidents": alerts["incidents"],
         "notices": alerts["notices"],

@@ -137,6 +137,10 @@ def test_gx_validated_every_changed_slice_and_found_the_planted_v2_break(first_r
         "landing__testing_site_reports": DAYS,
         "landing__hotel_reports": DAYS,
         "landing__hotel_check_ins": DAYS,
+        # The platform's own checks, once per report DAG run: rejects, delivery volume, file-feed rules.
+        "landing_rejects": 2,
+        "delivery_volume": 2,
+        "file_feed_rules": 2,
     }
     assert [day for day, status in v2 if status == "fail"] == [occupancy.report_date]
 

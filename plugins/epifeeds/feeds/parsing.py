@@ -10,6 +10,10 @@ from epifeeds.feeds.contracts import FeedContract
 from epifeeds.feeds.names import DistrictRoster, normalise_label
 from epifeeds.feeds.values import ValueProblem, parse_count, parse_date, parse_timestamp
 
+# How a reject's reason begins when the problem is the delivery, not a value (the checks classify by it).
+DUPLICATE_ROW_REASON = "duplicate"  # "duplicate record/row/report for ..."
+TRUNCATED_FILE_REASON = "the file ends inside this row"
+
 
 class UnreadablePayload(ValueError):
     """The whole delivery cannot be read (not JSON, wrong shape); it is quarantined, not parsed."""
@@ -122,6 +126,6 @@ def _typed_district_row(
         raise ValueProblem(f"report_date {row['report_date']} does not match the requested day {report_date}")
     if district_id in seen:
         raise ValueProblem(
-            f"duplicate record for district {district_id} on {report_date}: row {seen[district_id]} already has it"
+            f"{DUPLICATE_ROW_REASON} record for district {district_id} on {report_date}: row {seen[district_id]} already has it"
         )
     return row

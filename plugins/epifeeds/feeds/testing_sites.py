@@ -17,7 +17,7 @@ import psycopg
 from epifeeds.feeds.contracts import TESTING_SITE_REPORTS, TESTING_SITES
 from epifeeds.feeds.file_drop import FileDrop
 from epifeeds.feeds.names import DistrictRoster, load_district_roster
-from epifeeds.feeds.parsing import Reject, UnreadablePayload
+from epifeeds.feeds.parsing import TRUNCATED_FILE_REASON, Reject, UnreadablePayload
 from epifeeds.feeds.records import (
     FileParseResult,
     RegisteredReporter,
@@ -94,7 +94,7 @@ def parse_testing_site_file(
             Reject(
                 row_number,
                 {"truncated_line": text},
-                f"the file ends inside this row (the upload of {what} was cut short): the row and any after it "
+                f"{TRUNCATED_FILE_REASON} (the upload of {what} was cut short): the row and any after it "
                 f"are missing; ask {district_label} to upload the whole file again",
             )
         )

@@ -17,16 +17,19 @@ from datetime import date, datetime, timedelta
 
 import psycopg
 
+from epifeeds.feeds.parsing import DUPLICATE_ROW_REASON, TRUNCATED_FILE_REASON
 from epifeeds.quality.completeness import finding_key
 from epifeeds.quality.findings import Finding, record_findings
 from epifeeds.quality.results import CheckResult, store_check_run
 
 SUITE = "landing_rejects"
-DUPLICATE_REASON_PREFIX = "duplicate record"
 
 
 def rule_of(reason: str) -> str:
-    return "I1" if reason.startswith(DUPLICATE_REASON_PREFIX) else "V1"
+    """I1 for a repeated row, C3 for a file cut short (a delivery problem, not a bad value), else V1."""
+    if reason.startswith(DUPLICATE_ROW_REASON):
+        return "I1"
+    return "C3" if reason.startswith(TRUNCATED_FILE_REASON) else "V1"
 
 
 def latest_delivery_rejects(conn: psycopg.Connection, feed: str, report_dates: list[date]) -> list[dict]:
@@ -112,43 +115,44 @@ LOW_VOLUME_SHARE = float(os.environ.get("EPIFEEDS_LOW_VOLUME_PCT", "50")) / 100
 TRAILING_DAYS = 7
 
 
-def delivered_rows(conn: psycopg.Connection, feed: str, first: date, last: date) -> dict[date, int]:
-    """Rows read in the latest landed delivery of each report date (all reporters of the feed together)."""
+def delivered_rows(
+    conn: psycopg.Connection, feed: str, first: date, last: date
+) -> dict[tuple[str, date], int]:
+    """Rows read in the latest delivery of each reporter and report date; an unreadable (quarantined)
+    delivery counts as 0 rows. A feed pulled whole (the district API) has the one reporter '*'."""
     rows = conn.execute(
         """
-        select report_date, sum(rows_read)::int from (
-            select distinct on (report_date, reporter) report_date, rows_read
-            from landing.batches
-            where feed = %s and report_date between %s and %s and status = 'landed'
-            order by report_date, reporter, received_at desc, batch_id desc
-        ) as latest
-        group by report_date
+        select distinct on (reporter, report_date) reporter, report_date, coalesce(rows_read, 0)
+        from landing.batches
+        where feed = %s and report_date between %s and %s and status in ('landed', 'quarantined')
+        order by reporter, report_date, received_at desc, batch_id desc
         """,
         (feed, first, last),
     )
-    return dict(rows.fetchall())
+    return {(reporter, day): count for reporter, day, count in rows.fetchall()}
 
 
 def check_delivery_volume(
     conn: psycopg.Connection, feed: str, expected_dates: list[date], run_id: str, as_of: datetime
 ) -> list[CheckResult]:
-    """C3: a delivery with no rows on a day reports are expected is an error; one far below the trailing
-    7-day median is a warning. Only days on which the feed is expected (the calendar) are judged."""
+    """C3 per reporter and day: an empty (or unreadable) delivery on a day reports are expected is an
+    error; one far below the reporter's trailing 7-day median is a warning. Only days on which the feed
+    is expected (the calendar) are judged; a day with no delivery at all is C1's business."""
     if not expected_dates:
         return []
     first, last = min(expected_dates) - timedelta(days=TRAILING_DAYS), max(expected_dates)
     volumes = delivered_rows(conn, feed, first, last)
     checked: list[tuple[CheckResult, Finding | None]] = []
-    for day in sorted(expected_dates):
-        if day not in volumes:
-            continue  # nothing delivered at all: C1 judges absence
-        rows = volumes[day]
-        trailing = [
-            volumes[d] for d in (day - timedelta(days=n) for n in range(1, TRAILING_DAYS + 1)) if d in volumes
-        ]
+    for reporter, day in sorted(k for k in volumes if k[1] in set(expected_dates)):
+        rows = volumes[(reporter, day)]
+        earlier = (day - timedelta(days=n) for n in range(1, TRAILING_DAYS + 1))
+        trailing = [volumes[(reporter, d)] for d in earlier if (reporter, d) in volumes]
         median = statistics.median(trailing) if len(trailing) >= 3 else None
         problems = {
-            "empty": ("error", "an empty delivery on a day reports are expected" if rows == 0 else ""),
+            "empty": (
+                "error",
+                "an empty or unreadable delivery on a day reports are expected" if rows == 0 else "",
+            ),
             "low_volume": (
                 "warn",
                 f"{rows} rows, below {LOW_VOLUME_SHARE:.0%} of the trailing {TRAILING_DAYS}-day median {median:g}"
@@ -162,7 +166,7 @@ def check_delivery_volume(
                 f"delivery_volume({kind})",
                 "C3",
                 feed,
-                "*",
+                reporter,
                 day,
                 observed,
                 {"min_share_of_median": LOW_VOLUME_SHARE},
@@ -170,13 +174,14 @@ def check_delivery_volume(
                 "fail" if problem else "pass",
             )
             finding = Finding(
-                key=finding_key("C3", kind, feed, "*", day),
+                key=finding_key("C3", kind, feed, reporter, day),
                 feed=feed,
                 rule="C3",
-                reporter="*",
+                reporter=reporter,
                 report_date=day,
                 severity=severity,
-                summary=f"{feed} for {day}: {problem}; check the agency's export before trusting the day's figures",
+                summary=f"{feed} from {reporter} for {day}: {problem}; check the agency's export before trusting"
+                " the day's figures",
                 details=observed,
             )
             checked.append((result, finding))
