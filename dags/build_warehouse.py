@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import AssetAny, dag
+from airflow.sdk import AssetAny, dag, get_current_context, task
 
 from epifeeds.assets import LANDING_ASSETS
 from epifeeds.dag_defaults import default_args
@@ -28,6 +28,10 @@ marts BI reads.
 test's log for the offending rows, fix the data (or the contract), then clear the task.
 Source freshness is not checked here (historical replays would fail it): run
 `dbt source freshness --project-dir dbt_project --profiles-dir dbt_project`.
+
+**validate_marts** runs after the dbt group: the GX checkpoint `marts` (`expectations/checkpoints/marts.json`,
+one reviewed suite per mart, `marts__<table>`). Every expectation's result goes to `dq.check_results`;
+a failed expectation does not fail the task: read it there or in the Data Docs (`epifeeds gx-docs`).
 """
 
 
@@ -42,7 +46,14 @@ Source freshness is not checked here (historical replays would fail it): run
     default_args=default_args(retry_delay=timedelta(minutes=1)),
 )
 def build_warehouse() -> None:
-    dbt_task_group(group_id="dbt")
+    @task
+    def validate_marts() -> dict:
+        from epifeeds.quality.gx_runner import validate_marts as run_marts_checkpoint
+        from epifeeds.tasks import warehouse_dsn
+
+        return run_marts_checkpoint(warehouse_dsn(), get_current_context()["run_id"])
+
+    dbt_task_group(group_id="dbt") >> validate_marts()
 
 
 build_warehouse()

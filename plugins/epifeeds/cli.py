@@ -258,6 +258,16 @@ def cmd_findings(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gx_docs(args: argparse.Namespace) -> int:
+    from epifeeds.quality.gx_runner import build_data_docs, data_docs_index
+
+    index = build_data_docs(load_settings().warehouse_dsn) if args.rebuild else data_docs_index()
+    print(index)
+    if not index.exists():
+        print("not built yet: every GX checkpoint run (ingest, build_warehouse) builds it", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="epifeeds", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -297,6 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
     findings.add_argument("--to", dest="date_to", type=date.fromisoformat)
     findings.add_argument("--format", choices=("table", "json"), default="table")
     findings.set_defaults(func=cmd_findings)
+
+    gx_docs = commands.add_parser("gx-docs", help="where the Great Expectations Data Docs are (index.html)")
+    gx_docs.add_argument("--rebuild", action="store_true", help="rebuild the site from the stored results")
+    gx_docs.set_defaults(func=cmd_gx_docs)
 
     from epifeeds.feeds.bulletin import register as register_bulletin
     from epifeeds.sim.cli import register as register_sim

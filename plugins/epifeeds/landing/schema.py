@@ -125,9 +125,46 @@ def feed_table_ddl(contract: FeedContract) -> str:
     return f"create table if not exists {contract.landing_table} (\n{body}\n);"
 
 
+def current_view_name(contract: FeedContract) -> str:
+    """The view of a feed's current rows: `landing.<feed>__current`."""
+    return f"{contract.landing_table}__current"
+
+
+def current_view_ddl(contract: FeedContract) -> str:
+    """The latest `_version` of every report (contract key): what dbt reads and GX validates.
+
+    A view rather than a query in the GX runner, so that the committed GX context can name it as a
+    table asset and validate one report date of it with a daily batch definition.
+    """
+    key = ", ".join(contract.key)
+    view = current_view_name(contract)
+    return (
+        f"drop view if exists {view};\n"
+        f"create view {view} as\n"
+        f"select distinct on ({key}) *\nfrom {contract.landing_table}\norder by {key}, _version desc;"
+    )
+
+
+_COLUMNS_OF = """
+select array_agg(attname::text order by attnum) from pg_attribute
+where attrelid = to_regclass(%s) and attnum > 0 and not attisdropped
+"""
+
+
+def _view_is_current(conn: psycopg.Connection, contract: FeedContract) -> bool:
+    table = conn.execute(_COLUMNS_OF, (contract.landing_table,)).fetchone()[0]
+    view = conn.execute(_COLUMNS_OF, (current_view_name(contract),)).fetchone()[0]
+    return view is not None and view == table
+
+
 def ensure_landing_schema(conn: psycopg.Connection) -> None:
-    """Create the landing and dq tables if they are missing (idempotent)."""
+    """Create the landing and dq tables and the landing views if they are missing (idempotent)."""
     with conn.transaction():
+        # Parallel tasks (LocalExecutor) applying the DDL at once would otherwise race on the catalog.
+        conn.execute("select pg_advisory_xact_lock(hashtext('epifeeds.ensure_landing_schema'))")
         conn.execute(LEDGER_DDL)
         for contract in CONTRACTS.values():
             conn.execute(feed_table_ddl(contract))
+            # (Re)created only when missing or behind its table, so a reader of the view is not blocked.
+            if not _view_is_current(conn, contract):
+                conn.execute(current_view_ddl(contract))
