@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -22,8 +23,10 @@ def _connection(conn_id: str):
 
 
 def warehouse_dsn() -> str:
+    """The warehouse DSN from the Airflow connection `epifeeds_warehouse` (credentials URL-encoded)."""
     conn = _connection(WAREHOUSE_CONN_ID)
-    return f"postgresql://{conn.login or ''}{':' + conn.password if conn.password else ''}@{conn.host}:{conn.port or 5432}/{conn.schema}"
+    auth = quote(conn.login or "", safe="") + (":" + quote(conn.password, safe="") if conn.password else "")
+    return f"postgresql://{auth}@{conn.host}:{conn.port or 5432}/{conn.schema}"
 
 
 def district_api() -> tuple[str, str]:
