@@ -22,7 +22,9 @@ model's tests: seeds, then staging (latest version of each report), intermediate
 marts BI reads.
 
 **Triggered by** an update of any landing Asset (`landing.district_reports`, `landing.testing_site_reports`,
-...; emitted by the ingest DAGs after they land a batch), not by the clock. Re-running is safe: every model is rebuilt from landing.
+...; emitted by the ingest DAGs after they land a batch), not by the clock. Re-running is safe: models
+are rebuilt from landing, `fct_testing_site_daily` is incremental with a lookback (late and revised
+rows are redone), and the registry snapshots only record real changes.
 
 **If a test task fails**, the model it tests is built but its children are not: read the failing
 test's log for the offending rows, fix the data (or the contract), then clear the task.

@@ -20,7 +20,7 @@ from epifeeds import orchestration
 from epifeeds.settings import Settings, load_settings
 
 console = Console()
-WAREHOUSE_SCHEMAS = ("landing", "dq", "seeds", "staging", "intermediate", "marts")
+WAREHOUSE_SCHEMAS = ("landing", "dq", "seeds", "staging", "intermediate", "snapshots", "marts")
 
 
 def _prepare(settings: Settings, *, quiet_airflow: bool) -> None:

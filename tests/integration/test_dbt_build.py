@@ -160,9 +160,20 @@ def test_seeds_and_dim_district_land_in_their_own_schemas_with_text_codes(built_
         ("seeds", "district_aliases"),
         ("seeds", "districts"),
         ("staging", "stg_districts__daily_reports"),
+        ("staging", "stg_testing_sites__daily_reports"),
+        ("staging", "stg_testing_sites__sites"),
+        ("staging", "stg_isolation_hotels__daily_reports"),
+        ("staging", "stg_isolation_hotels__hotels"),
         ("marts", "dim_district"),
+        ("marts", "dim_street"),
+        ("marts", "dim_testing_site"),
+        ("marts", "dim_isolation_hotel"),
         ("marts", "fct_district_daily"),
+        ("marts", "fct_testing_site_daily"),
+        ("marts", "fct_hotel_occupancy_daily"),
         ("marts", "mart_district_daily_summary"),
+        ("marts", "mart_testing_throughput"),
+        ("marts", "mart_isolation_capacity"),
     }
     assert {t["data_type"] for t in code_types} == {"text"}
 

@@ -159,11 +159,14 @@ def test_a_feed_without_a_delivery_for_over_its_sla_is_stale(warehouse_dsn, tmp_
             (r.status, r.severity)
             for hours in (3, 30, 60)
             for r in check_feed_freshness(conn, received + timedelta(hours=hours), "test")
+            if r.feed == "district_reports"  # the file feeds, never delivered here, are stale throughout
         ]
         land(conn, tmp_path, D2, [report("小店区", D2, 1, 7)])
         check_feed_freshness(conn, received + timedelta(hours=24, minutes=30), "test")
         stale_days = dict(
-            conn.execute("select report_date, status from dq.findings where rule = 'C2'").fetchall()
+            conn.execute(
+                "select report_date, status from dq.findings where rule = 'C2' and feed = 'district_reports'"
+            ).fetchall()
         )
     assert states == [("pass", "info"), ("fail", "warn"), ("fail", "error")]
     # One finding per local day it was stale; the next delivery on 03-08 made that day's finding resolve.

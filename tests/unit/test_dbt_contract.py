@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from epifeeds.feeds.contracts import DISTRICT_REPORTS
+from epifeeds.feeds.contracts import CONTRACTS, DISTRICT_REPORTS
 from epifeeds.landing.schema import feed_table_ddl
 from epifeeds.settings import DBT_PROJECT_DIR
 
@@ -15,6 +15,7 @@ pytestmark = pytest.mark.unit
 
 SOURCES_YML = DBT_PROJECT_DIR / "models" / "staging" / "districts" / "_districts__sources.yml"
 MODELS_DIR = DBT_PROJECT_DIR / "models"
+STAGING_DIR = MODELS_DIR / "staging"
 
 
 def _source_table(source: str, table: str) -> dict:
@@ -78,3 +79,62 @@ def test_every_model_is_documented_in_yml_with_every_column_described() -> None:
     assert model_names, "no dbt models found"
     assert missing == [], "models without a description in a yml file"
     assert undescribed_columns == []
+
+
+def _landing_source_tables() -> dict[str, tuple[Path, dict, dict]]:
+    """Every dbt source table over the landing schema: table name -> (yml file, source, table)."""
+    tables: dict[str, tuple[Path, dict, dict]] = {}
+    for yml in sorted(STAGING_DIR.rglob("*__sources.yml")):
+        for source in yaml.safe_load(yml.read_text(encoding="utf-8")).get("sources", []):
+            if source.get("schema") != "landing":
+                continue
+            for table in source["tables"]:
+                assert table["name"] not in tables, f"landing.{table['name']} is declared twice"
+                tables[table["name"]] = (yml, source, table)
+    return tables
+
+
+@pytest.mark.parametrize("feed", sorted(CONTRACTS))
+def test_every_landing_contract_has_a_source_with_the_contract_columns_then_the_landing_metadata(
+    feed: str,
+) -> None:
+    contract = CONTRACTS[feed]
+    tables = _landing_source_tables()
+    assert feed in tables, (
+        f"no dbt source declares landing.{feed}: add it to a `_<source>__sources.yml` under "
+        f"{STAGING_DIR.relative_to(DBT_PROJECT_DIR.parent)} (one staging folder per source)"
+    )
+    yml, _, table = tables[feed]
+
+    declared = [(c["name"], c["data_type"]) for c in table["columns"]]
+    expected = [(c.name, c.pg_type) for c in contract.columns] + _landing_metadata_columns()
+
+    assert declared == expected, (
+        f"{yml.relative_to(DBT_PROJECT_DIR.parent)} has drifted from the contract {feed} in "
+        "plugins/epifeeds/feeds/contracts.py (or from the landing DDL): update the source yml to match."
+    )
+
+
+@pytest.mark.parametrize("feed", sorted(CONTRACTS))
+def test_every_landing_source_describes_its_columns_and_declares_freshness_on_loaded_at(feed: str) -> None:
+    _, source, table = _landing_source_tables()[feed]
+
+    undescribed = [c["name"] for c in table["columns"] if not str(c.get("description", "")).strip()]
+    freshness = table.get("config", {}).get("freshness") or source.get("config", {}).get("freshness")
+
+    assert undescribed == []
+    assert str(table.get("description") or "").strip(), f"landing.{feed} has no description"
+    assert table["config"]["loaded_at_field"] == "_loaded_at"
+    assert freshness and {"warn_after", "error_after"} <= set(freshness), (
+        f"landing.{feed} declares no freshness (warn_after and error_after), on its table or its source"
+    )
+
+
+def test_landing_metadata_columns_are_the_ones_the_ddl_adds_to_every_feed_table() -> None:
+    for contract in CONTRACTS.values():
+        metadata = [
+            line.strip().split()[0]
+            for line in feed_table_ddl(contract).splitlines()
+            if line.strip().startswith("_")
+        ]
+        assert metadata == ["_batch_id", "_loaded_at", "_version", "_row_hash"], contract.feed

@@ -1,6 +1,8 @@
 -- One row per roster district per report date it is expected to report (its city's reporting
 -- window, up to the last report date landed from that city): its figures where it reported, whether
--- it reported at all, on time, consistently and with revisions, and whether its city reconciled.
+-- it reported at all, on time, consistently and with revisions, and whether its city reconciled;
+-- then the other feeds side by side: its testing sites (completeness, samples, rule R2) and the
+-- isolation hotels' check-ins from the district (rule R3), null where the feed does not cover the day.
 
 with
 
@@ -25,6 +27,18 @@ districts as (
 city_days as (
 
     select * from {{ ref('fct_city_daily') }}
+
+),
+
+testing_days as (
+
+    select * from {{ ref('mart_testing_throughput') }}
+
+),
+
+isolation_days as (
+
+    select * from {{ ref('mart_isolation_capacity') }}
 
 ),
 
@@ -121,7 +135,16 @@ final as (
         district_days_reported.report_version,
         district_days_reported.due_at,
         district_days_reported.first_submitted_at,
-        district_days_reported.submitted_at
+        district_days_reported.submitted_at,
+        testing_days.sites_active,
+        testing_days.sites_reporting,
+        testing_days.sites_samples_collected,
+        testing_days.is_samples_reconciled,
+        isolation_days.hotels_active,
+        isolation_days.hotels_reporting,
+        isolation_days.check_ins_from_district,
+        isolation_days.check_ins_from_district_next_day,
+        isolation_days.is_isolation_reconciled
     from district_days_reported
     inner join districts as district_names
         on district_days_reported.district_id = district_names.district_id
@@ -131,6 +154,14 @@ final as (
         on
             district_days_reported.city_id = city_days.city_id
             and district_days_reported.report_date = city_days.report_date
+    left join testing_days
+        on
+            district_days_reported.district_id = testing_days.district_id
+            and district_days_reported.report_date = testing_days.report_date
+    left join isolation_days
+        on
+            district_days_reported.district_id = isolation_days.district_id
+            and district_days_reported.report_date = isolation_days.report_date
 
 )
 

@@ -86,7 +86,8 @@ def deadline_for(
 
 # When a reporter first delivered its report for a day. Timeliness is judged by when the agency
 # submitted, not by when our pull happened to run. A report that arrived but was rejected (a bad value)
-# was still delivered: its fault is V1's finding, not a missing report.
+# was still delivered, when the row says it was submitted: its fault is V1's finding, not a missing or
+# late report.
 FIRST_DELIVERY_SQL = """
 select min(delivered_at) from (
     select coalesce(r.submitted_at, b.received_at) as delivered_at
@@ -94,7 +95,10 @@ select min(delivered_at) from (
     join landing.batches as b on b.batch_id = r._batch_id
     where r.district_id = %(reporter)s and r.report_date = %(day)s and b.received_at <= %(as_of)s
     union all
-    select b.received_at
+    select case
+        when j.raw_values ->> 'submitted_at' ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}' then (j.raw_values ->> 'submitted_at')::timestamptz
+        else b.received_at
+    end
     from landing.rejects as j
     join landing.batches as b on b.batch_id = j.batch_id
     where j.reporter_id = %(reporter)s and j.claimed_report_date = %(day)s and j.report_date = %(day)s

@@ -429,6 +429,16 @@ def plan_district_feed(
                 "deadline_at": iso_utc(deadline_at(report.report_date)),
                 "grace_ends_at": iso_utc(deadline_at(report.report_date) + timedelta(minutes=GRACE_MINUTES)),
             },
+            # Until it arrives the city bulletin (which counts it) exceeds the districts' sum.
+            consequences=[
+                {
+                    "rule": "R1",
+                    "reporter": city_of(slot[0]),
+                    "report_date": report.report_date.isoformat(),
+                    "fields": nonzero(report.values),
+                    "only_before": iso_utc(late),
+                }
+            ],
             detail="delivered after the D+1 09:00 deadline and its 60-minute grace: late (warn); an "
             "as_of before available_at does not see it (missing until then, resolved when it arrives)",
         )
@@ -636,7 +646,8 @@ def _published_sums(
     *,
     first_version_of: str | None = None,
 ) -> dict[str, int]:
-    """Sum of a city's districts' valid published figures on a day (latest versions, or the first for one)."""
+    """Sum of a city's districts' valid published figures on a day: latest versions, or for one reporter
+    what was visible before its last version arrived (its first version, or nothing for a late report)."""
     city_id, t = city_slot
     sums = dict.fromkeys(MEASURES, 0)
     for district in roster.districts_of(city_id):
@@ -644,7 +655,9 @@ def _published_sums(
         if report.is_missing or report.report_date_text is not None:
             continue  # nothing, or a row a validator rejects
         values = report.values
-        if district.district_id == first_version_of and report.earlier_values is not None:
+        if district.district_id == first_version_of:
+            if report.earlier_values is None:
+                continue  # before its (late) only version arrives, the reporter is absent from the sum
             values = report.earlier_values
         for m in MEASURES:
             sums[m] += values[m]

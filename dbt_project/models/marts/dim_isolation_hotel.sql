@@ -1,0 +1,42 @@
+-- One row per isolation hotel: the current version of its registry entry (from the registry's SCD2
+-- snapshot), with when that version became current and the street it stands in.
+
+with
+
+hotel_versions as (
+
+    select * from {{ ref('isolation_hotels_snapshot') }}
+
+),
+
+current_versions as (
+
+    select * from hotel_versions
+    where dbt_valid_to is null
+
+),
+
+final as (
+
+    select
+        hotel_id,
+        hotel_name,
+        district_id,
+        -- a street is district x name: the hotel registry has no street codes (see dim_street)
+        md5(district_id || '|' || nullif(trim(street_name), '')) as street_key,
+        street_name,
+        rooms,
+        capacity,
+        staff,
+        requisitioned_from,
+        requisitioned_to,
+        report_format,
+        status,
+        registry_as_of,
+        registry_version,
+        dbt_valid_from as valid_from
+    from current_versions
+
+)
+
+select * from final

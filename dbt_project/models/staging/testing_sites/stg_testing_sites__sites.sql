@@ -1,0 +1,60 @@
+-- One row per testing site: the latest version of its entry in the testing-site registry. The
+-- registry's history is kept by the `testing_sites_snapshot` snapshot (and every version in landing).
+
+with
+
+site_versions as (
+
+    select * from {{ source('testing_sites', 'testing_sites') }}
+
+),
+
+ranked_versions as (
+
+    select
+        site_versions.*,
+        row_number() over (
+            partition by site_versions.site_id
+            order by site_versions._version desc
+        ) as version_rank
+    from site_versions
+
+),
+
+latest_versions as (
+
+    select * from ranked_versions
+    where version_rank = 1
+
+),
+
+final as (
+
+    select
+        -- keys
+        cast(site_id as text) as site_id,
+        cast(district_id as text) as district_id,
+        cast(street_id as text) as street_id,
+
+        -- names
+        site_name,
+        district_name_reported,
+        street_name,
+        community_name,
+
+        -- lifecycle
+        cast(opened_on as date) as opened_on,
+        cast(closed_on as date) as closed_on,
+        status,
+        cast(registry_as_of as date) as registry_as_of,
+
+        -- load metadata
+        _batch_id as batch_id,
+        _version as registry_version,
+        _loaded_at as loaded_at
+
+    from latest_versions
+
+)
+
+select * from final
