@@ -40,3 +40,11 @@ def test_a_refused_token_says_which_connection_to_fix(sim_dir):
     with serve_in_background(sim_dir, "right") as url, pytest.raises(FeedUnavailable) as refused:
         fetch_district_report_pages(url, "wrong", DAY, as_of=AS_OF)
     assert "HTTP 401" in str(refused.value) and "epifeeds_district_api" in str(refused.value)
+
+
+def test_a_stalled_answer_times_out_and_is_retried(sim_dir):
+    with serve_in_background(sim_dir, "t", fail_first_n=1, stall_seconds=2.0) as url:
+        payload = fetch_district_report_pages(
+            url, "t", DAY, as_of=AS_OF, timeout_seconds=0.5, backoff_seconds=0.01
+        )
+    assert len(records_from_pages(payload)) == 11

@@ -52,6 +52,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         failure_rate=args.failure_rate,
         fail_first_n=args.fail_first_n,
         failure_status=args.failure_status,
+        stall_seconds=args.stall_seconds,
     )
     return 0
 
@@ -107,6 +108,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     serve.add_argument("--failure-rate", type=float, default=0.0, help="share of API requests that fail")
     serve.add_argument("--fail-first-n", type=int, default=0, help="fail the first N API requests")
     serve.add_argument("--failure-status", type=int, choices=(429, 500, 502, 503), default=500)
+    serve.add_argument(
+        "--stall-seconds",
+        type=float,
+        default=0.0,
+        help="failing requests stall this long instead (a timeout)",
+    )
     serve.set_defaults(func=_run_serve)
 
     score = commands.add_parser("score", help="the platform's findings against a simulation's ground truth")

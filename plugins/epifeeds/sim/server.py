@@ -5,12 +5,14 @@
 
 An item is visible once its `available_at` is at or before min(as_of, now); of a resubmitted report only
 the latest visible version is served (duplicate rows, which share it, all are). `available_at` itself is
-never sent: an agency does not tell you when it will have published. Transient failures (HTTP 500 or 429)
-can be injected: the first `fail_first_n` API requests, then each with probability `failure_rate`.
+never sent: an agency does not tell you when it will have published. Transient failures (HTTP 500 or
+429, or with `stall_seconds` a stall past the client's timeout) can be injected: the first
+`fail_first_n` API requests, then each with probability `failure_rate`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import secrets
@@ -86,6 +88,7 @@ def create_app(
     fail_first_n: int = 0,
     failure_status: int = 500,
     failure_seed: int = 0,
+    stall_seconds: float = 0.0,
 ) -> FastAPI:
     """The district-report API over `sim_dir` (as written by `epifeeds.sim.generate.generate`)."""
     sim_dir = Path(sim_dir)
@@ -99,6 +102,9 @@ def create_app(
     @app.middleware("http")
     async def inject_transient_failures(request: Request, call_next: Callable[..., Any]) -> Any:
         if request.url.path.startswith("/api/") and injector.should_fail():
+            if stall_seconds > 0:  # a timeout: the answer comes, but after the client has given up
+                await asyncio.sleep(stall_seconds)
+                return await call_next(request)
             headers = {"Retry-After": "1"} if injector.failure_status == 429 else None
             message = "rate limited, retry later" if injector.failure_status == 429 else "simulated failure"
             return _error(injector.failure_status, f"{message} (injected by epifeeds.sim)", headers)
@@ -161,6 +167,7 @@ def serve_in_background(
     failure_rate: float = 0.0,
     fail_first_n: int = 0,
     failure_status: int = 500,
+    stall_seconds: float = 0.0,
     startup_timeout_seconds: float = 10.0,
 ) -> Iterator[str]:
     """Run the API with uvicorn in a thread; yields its base URL (port 0: any free port)."""
@@ -173,6 +180,7 @@ def serve_in_background(
         failure_rate=failure_rate,
         fail_first_n=fail_first_n,
         failure_status=failure_status,
+        stall_seconds=stall_seconds,
     )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
