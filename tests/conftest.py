@@ -8,11 +8,12 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 
-from epifeeds.settings import DAGS_DIR, PLUGINS_DIR, load_settings
+from epifeeds.settings import DAGS_DIR, PLUGINS_DIR, PROJECT_ROOT, load_settings
 
 # Airflow reads its configuration on first import: point it at a throw-away home before any test imports it.
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="epifeeds-test-airflow-")
@@ -24,6 +25,18 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+
+def _real_data_dir() -> Path:
+    """The workplace's real published bulletins: `shared/` sits beside the checkout (and CI's clone)."""
+    candidates = [PROJECT_ROOT.parent / "shared" / "data" / "real", Path("/work/shared/data/real")]
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"shared/data/real not found at any of {[str(c) for c in candidates]}")
+
+
+BEIJING_CSV = _real_data_dir() / "beijing-daily.csv"
 
 
 def create_database(prefix: str = "epifeeds_test") -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import csv
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -15,10 +14,9 @@ from epifeeds.feeds.bulletin import import_bulletin
 from epifeeds.feeds.names import load_district_roster
 from epifeeds.landing.archive import sha256_of
 from epifeeds.quality.completeness import check_district_completeness
+from tests.conftest import BEIJING_CSV
 
 pytestmark = pytest.mark.integration
-
-BEIJING_CSV = Path("/work/shared/data/real/beijing-daily.csv")
 
 
 def report_dates_in_file() -> list[date]:

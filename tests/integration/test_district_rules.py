@@ -12,10 +12,10 @@ from psycopg.rows import dict_row
 
 from epifeeds.feeds.bulletin import import_bulletin
 from epifeeds.quality.district_rules import check_district_rules
+from tests.conftest import BEIJING_CSV
 
 pytestmark = pytest.mark.integration
 
-BEIJING_CSV = Path("/work/shared/data/real/beijing-daily.csv")
 AS_OF = datetime(2022, 5, 14, 4, tzinfo=UTC)
 CITY = "110000"
 DISTRICTS = {

@@ -9,15 +9,15 @@ import pytest
 from epifeeds.feeds.bulletin import import_bulletin
 from epifeeds.quality.district_checks import check_district_feed
 from epifeeds.quality.exceptions import DEFAULT_EXCEPTIONS_FILE, load_exceptions
+from tests.conftest import BEIJING_CSV
 
 pytestmark = pytest.mark.integration
 
-BEIJING = Path(__file__).resolve().parents[3] / "shared" / "data" / "real" / "beijing-daily.csv"
 AT = datetime(2022, 5, 12, 2, tzinfo=UTC)
 
 
 def import_and_check(dsn: str, archive: Path) -> None:
-    outcomes = import_bulletin(dsn, str(archive), BEIJING)
+    outcomes = import_bulletin(dsn, str(archive), BEIJING_CSV)
     with psycopg.connect(dsn) as conn:
         dates = [
             d for (d,) in conn.execute("select distinct report_date from landing.district_reports order by 1")

@@ -6,7 +6,6 @@ import argparse
 import csv
 import io
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
 
@@ -15,10 +14,10 @@ from epifeeds.feeds.bulletin import UnreadableBulletin, decode_bulletin, publica
 from epifeeds.feeds.contracts import DISTRICT_REPORTS
 from epifeeds.feeds.names import load_district_roster
 from epifeeds.feeds.parsing import parse_district_records
+from tests.conftest import BEIJING_CSV
 
 pytestmark = pytest.mark.unit
 
-BEIJING_CSV = Path("/work/shared/data/real/beijing-daily.csv")
 ROSTER = load_district_roster()
 APRIL_26 = date(2022, 4, 26)
 BEIJING_DISTRICTS = {
