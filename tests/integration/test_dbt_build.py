@@ -215,3 +215,15 @@ def test_dbt_build_fails_naming_the_test_when_a_district_reports_a_negative_coun
 def _relations(settings: Settings) -> set[str]:
     rows = _rows(settings, "select table_name from information_schema.tables where table_schema = 'marts'")
     return {r["table_name"] for r in rows}
+
+
+def test_every_dbt_test_outcome_joins_the_check_history(built_warehouse: Settings) -> None:
+    stored = _rows(
+        built_warehouse,
+        "select check_name, rule, feed, status, severity, run_id from dq.check_results where rule = 'dbt'",
+    )
+    names = {row["check_name"] for row in stored}
+    assert any(name.startswith("unique_combination_fct_district_daily") for name in names)
+    assert any(name.startswith("relationships_fct_district_daily") for name in names)
+    assert {row["feed"] for row in stored} >= {"fct_district_daily", "dim_district"}
+    assert {row["status"] for row in stored} == {"pass"} and len({row["run_id"] for row in stored}) == 1
