@@ -188,3 +188,11 @@ def test_every_file_arrives_before_its_ingest_run(sim_dir):
         cron = INGEST_TESTING_SITES_CRON if path.startswith("testing_sites") else INGEST_ISOLATION_HOTELS_CRON
         run = datetime.combine(day + timedelta(days=1), cron_local_time(cron), tzinfo=SHANGHAI)
         assert arrived <= run, path
+
+
+def test_s3_urls_are_understood_without_code_changes():
+    """An S3-compatible drop is configuration only: the s3 protocol is installed from the lock."""
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs("s3://epifeeds-drop/file_drop", anon=True)
+    assert type(fs).__name__ == "S3FileSystem" and path == "epifeeds-drop/file_drop"
