@@ -18,7 +18,6 @@ every result to dq.check_results (suite `district_rules`) and keep dq.findings i
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -28,7 +27,7 @@ from epifeeds.feeds.contracts import DISTRICT_REPORTS
 from epifeeds.feeds.names import District, DistrictRoster, load_district_roster
 from epifeeds.quality.completeness import finding_key
 from epifeeds.quality.findings import Finding, record_findings
-from epifeeds.quality.results import CheckResult, store_check_run
+from epifeeds.quality.results import CheckResult, status_counts, store_check_run
 
 SUITE = "district_rules"
 FEED = DISTRICT_REPORTS.feed
@@ -270,10 +269,6 @@ def check_district_rules(
     )
     results = [result for result, _ in checked]
     opened, resolved = record_findings(conn, checked, as_of)
-    by_status: dict[str, int] = defaultdict(int)
-    for result in results:
-        evaluable = not (isinstance(result.observed, dict) and result.observed.get("evaluable") is False)
-        by_status[f"{result.rule} {result.status if evaluable else 'not evaluable'}"] += 1
     store_check_run(
         conn,
         suite=SUITE,
@@ -283,7 +278,7 @@ def check_district_rules(
         results=results,
         statistics={
             "report_dates": [d.isoformat() for d in dates],
-            "results": dict(sorted(by_status.items())),
+            "results": status_counts(results),
             "findings_opened_or_refreshed": opened,
             "findings_resolved": resolved,
             "tolerance": tolerance,

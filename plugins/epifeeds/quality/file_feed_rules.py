@@ -28,7 +28,6 @@ or district report not in yet (the one-day lag): the result is stored as status 
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -44,7 +43,7 @@ from epifeeds.feeds.contracts import (
 )
 from epifeeds.quality.completeness import finding_key
 from epifeeds.quality.findings import Finding, record_findings
-from epifeeds.quality.results import CheckResult, store_check_run
+from epifeeds.quality.results import CheckResult, status_counts, store_check_run
 
 SUITE = "file_feed_rules"
 SITES = TESTING_SITE_REPORTS.feed
@@ -721,10 +720,6 @@ def check_file_feed_rules(
         checked: Checked = [pair for rule in RULES_OF[feed] for pair in rule(conn, dates)]
         opened, resolved = record_findings(conn, checked, as_of)
         group = [result for result, _ in checked if not (result.observed or {}).get("resolved")]
-        by_status: dict[str, int] = defaultdict(int)
-        for result in group:
-            evaluable = not (isinstance(result.observed, dict) and result.observed.get("evaluable") is False)
-            by_status[f"{result.rule} {result.status if evaluable else 'not evaluable'}"] += 1
         store_check_run(
             conn,
             suite=SUITE,
@@ -734,7 +729,7 @@ def check_file_feed_rules(
             results=group,
             statistics={
                 "report_dates": [d.isoformat() for d in dates],
-                "results": dict(sorted(by_status.items())),
+                "results": status_counts(group),
                 "findings_opened_or_refreshed": opened,
                 "findings_resolved": resolved,
                 "tolerances": {

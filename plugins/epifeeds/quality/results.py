@@ -69,3 +69,13 @@ def store_check_run(
                 ],
             )
     return check_run_id
+
+
+def status_counts(results: list[CheckResult]) -> dict[str, int]:
+    """How many results per rule and outcome ("R1 fail", "R2 not evaluable", ...), for a run's statistics."""
+    counts: dict[str, int] = {}
+    for result in results:
+        evaluable = not (isinstance(result.observed, dict) and result.observed.get("evaluable") is False)
+        label = f"{result.rule} {result.status if evaluable else 'not evaluable'}"
+        counts[label] = counts.get(label, 0) + 1
+    return dict(sorted(counts.items()))
