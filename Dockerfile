@@ -1,8 +1,9 @@
 # syntax=docker/dockerfile:1
 # The epifeeds image: Airflow 3.3 + dbt + GX + the epifeeds package, installed from the exact lock.
-# One image serves every Airflow component and the feed simulator (see docker-compose.yml).
+# Target `platform` (the production image) serves every Airflow component; target `simulator` adds the
+# agency feed simulator for a demo stack (see docker-compose.yml). The production image never holds it.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
-FROM ${PYTHON_IMAGE}
+FROM ${PYTHON_IMAGE} AS platform
 
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -57,3 +58,11 @@ RUN cd /opt/epifeeds/dbt_project \
 
 EXPOSE 8080 8765
 CMD ["airflow", "version"]
+
+# The demo stack's feed simulator: the platform image plus the simulator package (a developer tool).
+FROM platform AS simulator
+USER root
+COPY simulator/ simulator/
+RUN pip install --no-deps -e simulator && epifeeds sim --help >/dev/null
+USER epifeeds
+CMD ["epifeeds", "sim", "--help"]

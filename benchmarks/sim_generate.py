@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from epifeeds.sim.generate import ALL_FEEDS, FAULT_PROFILES, generate
+from epifeeds_sim.generate import ALL_FEEDS, FAULT_PROFILES, generate
 
 
 def _measure(out_dir: Path, scale: str, args: argparse.Namespace) -> dict[str, float | int | str]:

@@ -29,11 +29,10 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 def _real_data_dir() -> Path:
     """The workplace's real published bulletins: `shared/` sits beside the checkout (and CI's clone)."""
-    candidates = [PROJECT_ROOT.parent / "shared" / "data" / "real", Path("/work/shared/data/real")]
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(f"shared/data/real not found at any of {[str(c) for c in candidates]}")
+    candidate = PROJECT_ROOT.parent / "shared" / "data" / "real"
+    if not candidate.is_dir():
+        raise FileNotFoundError(f"the real bulletins are expected beside the checkout, at {candidate}")
+    return candidate
 
 
 BEIJING_CSV = _real_data_dir() / "beijing-daily.csv"

@@ -1,15 +1,18 @@
-"""The `epifeeds` command: setup, demo, run (backfill through Airflow), status, sim."""
+"""The `epifeeds` command: setup, run (backfill through Airflow), status, findings, import-bulletin.
+
+A developer install adds the simulator's `demo` and `sim` commands (entry points `epifeeds.commands`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import shutil
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from datetime import date, timedelta
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from rich.console import Console
@@ -23,7 +26,7 @@ console = Console()
 WAREHOUSE_SCHEMAS = ("landing", "dq", "seeds", "staging", "intermediate", "snapshots", "marts")
 
 
-def _prepare(settings: Settings, *, quiet_airflow: bool) -> None:
+def prepare(settings: Settings, *, quiet_airflow: bool) -> None:
     """Environment, databases, Airflow metadata and the dbt manifest: everything a run needs (idempotent)."""
     env = orchestration.airflow_environment(settings)
     if quiet_airflow:
@@ -43,7 +46,7 @@ def _prepare(settings: Settings, *, quiet_airflow: bool) -> None:
 
 def cmd_setup(args: argparse.Namespace) -> int:
     settings = load_settings()
-    _prepare(settings, quiet_airflow=True)
+    prepare(settings, quiet_airflow=True)
     console.print(
         f"ready: databases {settings.warehouse_db} and {settings.airflow_db} on {settings.pg_host}:{settings.pg_port},"
         f" Airflow home {settings.airflow_home}, dbt manifest built"
@@ -101,7 +104,7 @@ def _runs_logged_to(log_path: Path | None) -> Iterator[Console]:
             terminal.file.close()
 
 
-def _run_with_progress(report_dates: list[date], log_path: Path | None) -> list[dict]:
+def run_with_progress(report_dates: list[date], log_path: Path | None) -> list[dict]:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     if log_path:
         console.print(f"Airflow and dbt logs: {log_path}")
@@ -119,7 +122,7 @@ def _run_with_progress(report_dates: list[date], log_path: Path | None) -> list[
     return runs
 
 
-def _date_range(first: date, last: date) -> list[date]:
+def date_range(first: date, last: date) -> list[date]:
     if last < first:
         raise SystemExit(f"--to {last} is before --from {first}")
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
@@ -127,14 +130,14 @@ def _date_range(first: date, last: date) -> list[date]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings()
-    _prepare(settings, quiet_airflow=not args.verbose)
+    prepare(settings, quiet_airflow=not args.verbose)
     log_path = None if args.verbose else settings.home / "var" / "logs" / "epifeeds-run.log"
-    runs = _run_with_progress(_date_range(args.date_from, args.date_to), log_path)
-    _print_summary(settings, runs, delivered=None)
+    runs = run_with_progress(date_range(args.date_from, args.date_to), log_path)
+    print_summary(settings, runs, delivered=None)
     return 0
 
 
-def _reset_warehouse(settings: Settings) -> None:
+def reset_warehouse(settings: Settings) -> None:
     import psycopg
 
     with psycopg.connect(settings.warehouse_dsn, autocommit=True) as conn:
@@ -142,63 +145,7 @@ def _reset_warehouse(settings: Settings) -> None:
             conn.execute(f"drop schema if exists {schema} cascade")
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from epifeeds.alerts.receiver import webhook_receiver
-    from epifeeds.sim.generate import generate
-    from epifeeds.sim.server import serve_in_background
-
-    settings = load_settings()
-    _prepare(settings, quiet_airflow=not args.verbose)
-    if args.feeds_dir:
-        sim_dir = Path(args.feeds_dir)
-    else:
-        sim_dir = settings.home / "var" / "demo" / "sim"
-        shutil.rmtree(sim_dir, ignore_errors=True)
-        generate(sim_dir, days=args.days, seed=args.seed, faults=args.faults, scale=args.scale)
-    truth = json.loads((sim_dir / "ground_truth.json").read_text(encoding="utf-8"))
-    first = date.fromisoformat(truth["start"])
-    report_dates = _date_range(first, first + timedelta(days=int(truth["days"]) - 1))
-    planted = [fault for fault in truth["faults"] if fault.get("rule")]
-    console.print(
-        f"demo: {len(report_dates)} simulated days from {first} (seed {truth['seed']}, fault profile "
-        f"{truth['fault_profile']}): {len(planted)} planted faults — "
-        + "; ".join(
-            f"{f['rule']} {f['kind']} {f.get('reporter_name', f['reporter'])} {f['report_date']}"
-            for f in planted
-        )
-    )
-    if not args.keep_warehouse:
-        console.print(
-            f"demo: starting from an empty warehouse (schemas {', '.join(WAREHOUSE_SCHEMAS)} reset)"
-        )
-        _reset_warehouse(settings)
-
-    with ExitStack() as stack:
-        api_url = stack.enter_context(serve_in_background(sim_dir, settings.district_api_token))
-        webhook_url, received = stack.enter_context(webhook_receiver())
-        connections = orchestration.airflow_environment(settings, district_api_url=api_url)
-        orchestration.apply_environment(
-            {
-                "AIRFLOW_CONN_EPIFEEDS_DISTRICT_API": connections["AIRFLOW_CONN_EPIFEEDS_DISTRICT_API"],
-                "EPIFEEDS_ALERT_WEBHOOK_URL": webhook_url,
-                "EPIFEEDS_FILE_DROP_URL": str(sim_dir / "file_drop"),
-                "EPIFEEDS_REGISTRY_URL": str(sim_dir / "registries"),
-            },
-            override=True,
-        )
-        console.print(f"demo: simulator serving at {api_url}, alerts delivered to {webhook_url}")
-        log_path = None if args.verbose else settings.home / "var" / "logs" / "epifeeds-demo.log"
-        runs = _run_with_progress(report_dates, log_path)
-        delivered = list(received.messages)
-    _print_summary(settings, runs, delivered)
-    from epifeeds.sim.score import findings_in_warehouse, render_table, score
-
-    console.print("[bold]Findings against the simulation's ground truth[/] (`epifeeds sim score`):")
-    console.print(render_table(score(truth, findings_in_warehouse(settings.warehouse_dsn))), highlight=False)
-    return 0
-
-
-def _print_summary(settings: Settings, runs: list[dict], delivered: list[dict] | None) -> None:
+def print_summary(settings: Settings, runs: list[dict], delivered: list[dict] | None) -> None:
     from epifeeds.status import platform_status
 
     status = platform_status(settings.warehouse_dsn)
@@ -275,22 +222,6 @@ def build_parser() -> argparse.ArgumentParser:
     setup = commands.add_parser("setup", help="create databases, migrate Airflow, build the dbt manifest")
     setup.set_defaults(func=cmd_setup)
 
-    demo = commands.add_parser(
-        "demo", help="run the whole platform over simulated feeds and print what happened"
-    )
-    demo.add_argument("--days", type=int, default=5)
-    demo.add_argument("--seed", type=int, default=7)
-    demo.add_argument("--faults", choices=("none", "default", "all"), default="default")
-    demo.add_argument(
-        "--scale", choices=("city", "small"), default="city", help="small: a tenth of the sites"
-    )
-    demo.add_argument("--feeds-dir", help="replay an existing simulation (made by `epifeeds sim generate`)")
-    demo.add_argument(
-        "--keep-warehouse", action="store_true", help="do not reset the warehouse schemas first"
-    )
-    demo.add_argument("--verbose", action="store_true", help="show Airflow's task logs")
-    demo.set_defaults(func=cmd_demo)
-
     run = commands.add_parser("run", help="run the DAG chain through Airflow for each report date in a range")
     run.add_argument("--from", dest="date_from", type=date.fromisoformat, required=True)
     run.add_argument("--to", dest="date_to", type=date.fromisoformat, required=True)
@@ -313,10 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     gx_docs.set_defaults(func=cmd_gx_docs)
 
     from epifeeds.feeds.bulletin import register as register_bulletin
-    from epifeeds.sim.cli import register as register_sim
 
     register_bulletin(commands)
-    register_sim(commands)
+    # Commands of installed add-ons (the simulator's `demo` and `sim`, in a developer's install only).
+    for entry_point in entry_points(group="epifeeds.commands"):
+        entry_point.load()(commands)
     return parser
 
 

@@ -5,8 +5,8 @@ from datetime import UTC, date, datetime
 import pytest
 
 from epifeeds.feeds.http_client import FeedUnavailable, fetch_district_report_pages, records_from_pages
-from epifeeds.sim.generate import generate
-from epifeeds.sim.server import serve_in_background
+from epifeeds_sim.generate import generate
+from epifeeds_sim.server import serve_in_background
 
 pytestmark = pytest.mark.integration
 

@@ -101,17 +101,27 @@ def test_all_services_exist(config: dict) -> None:
     assert not missing, f"services missing from docker-compose.yml: {sorted(missing)}"
 
 
-def test_airflow_services_and_simulator_run_the_image_built_from_the_dockerfile(config: dict) -> None:
+def test_airflow_services_run_the_platform_image_and_the_simulator_its_own(config: dict) -> None:
     services = config["services"]
     images = set()
     for name in (*AIRFLOW_SERVICES, "simulator"):
-        service = services[name]
-        build = service.get("build")
+        build = services[name].get("build")
         assert build, f"{name} is not built from the repository's Dockerfile"
         assert Path(build["context"]).resolve() == ROOT, f"{name} builds from {build['context']}"
         assert build.get("dockerfile", "Dockerfile") == "Dockerfile"
-        images.add(service["image"])
-    assert len(images) == 1, f"the Airflow services and the simulator must share one image, got {images}"
+        expected_target = "simulator" if name == "simulator" else "platform"
+        assert build.get("target") == expected_target, f"{name} builds target {build.get('target')}"
+        if name != "simulator":
+            images.add(services[name]["image"])
+    assert len(images) == 1, f"the Airflow services must share one image, got {images}"
+    assert services["simulator"]["image"] not in images, "the simulator must not ship in the platform image"
+
+
+def test_the_platform_image_holds_no_simulator() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    platform_stage = dockerfile.split("AS simulator")[0]
+    assert "COPY simulator" not in platform_stage, "the production stage copies the simulator"
+    assert "COPY simulator/" in dockerfile.split("AS simulator")[1]
 
 
 def test_airflow_services_share_one_configuration(config: dict) -> None:

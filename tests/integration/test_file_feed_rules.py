@@ -31,9 +31,9 @@ from epifeeds.landing.loader import Delivery, land_delivery
 from epifeeds.landing.schema import ensure_landing_schema
 from epifeeds.quality.file_feed_completeness import check_file_feed_completeness
 from epifeeds.quality.file_feed_rules import check_file_feed_rules
-from epifeeds.sim.generate import generate
-from epifeeds.sim.score import findings_in_warehouse, render_table, score
-from epifeeds.sim.server import visible_items
+from epifeeds_sim.generate import generate
+from epifeeds_sim.score import findings_in_warehouse, render_table, score
+from epifeeds_sim.server import visible_items
 from tests.conftest import create_database, drop_database, dsn_for
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from epifeeds.settings import DAGS_DIR, PLUGINS_DIR
-from epifeeds.sim.generate import generate
+from epifeeds_sim.generate import generate
 from tests.conftest import create_database, drop_database, dsn_for
 
 pytestmark = pytest.mark.integration

@@ -18,8 +18,8 @@ from epifeeds.feeds.registries import ingest_registries
 from epifeeds.feeds.testing_sites import ingest_testing_site_reports
 from epifeeds.landing.archive import read_archived
 from epifeeds.landing.schema import ensure_landing_schema
-from epifeeds.sim.generate import generate
-from epifeeds.sim.ground_truth import GroundTruth
+from epifeeds_sim.generate import generate
+from epifeeds_sim.ground_truth import GroundTruth
 
 pytestmark = pytest.mark.integration
 

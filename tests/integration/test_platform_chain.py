@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from epifeeds.alerts.receiver import webhook_receiver
-from epifeeds.sim.server import serve_in_background
+from epifeeds_sim.server import serve_in_background
 from tests.conftest import create_database, drop_database, dsn_for
 
 pytestmark = pytest.mark.integration

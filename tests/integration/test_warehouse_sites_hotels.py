@@ -28,10 +28,10 @@ from epifeeds.feeds.hotels import ingest_hotel_reports
 from epifeeds.feeds.registries import ingest_registries
 from epifeeds.feeds.testing_sites import ingest_testing_site_reports
 from epifeeds.settings import Settings, load_settings
-from epifeeds.sim.generate import generate
-from epifeeds.sim.ground_truth import GroundTruth
-from epifeeds.sim.server import serve_in_background
 from epifeeds.warehouse import run_dbt
+from epifeeds_sim.generate import generate
+from epifeeds_sim.ground_truth import GroundTruth
+from epifeeds_sim.server import serve_in_background
 
 pytestmark = pytest.mark.integration
 

@@ -28,8 +28,8 @@ from epifeeds.schedules import (
     WATCHDOG_BACKFILL_LOCAL_TIME,
     cron_local_time,
 )
-from epifeeds.sim.generate import generate
-from epifeeds.sim.randomness import parse_iso_utc
+from epifeeds_sim.generate import generate
+from epifeeds_sim.randomness import parse_iso_utc
 
 pytestmark = pytest.mark.unit
 

@@ -18,10 +18,10 @@ from epifeeds.file_feed_tasks import changed_slices, report_dates_for_run
 from epifeeds.landing.loader import row_hash
 from epifeeds.quality.suites import derive_suite
 from epifeeds.settings import load_settings
-from epifeeds.sim import hotels as sim_hotels
-from epifeeds.sim import testing_sites as sim_sites
-from epifeeds.sim.generate import generate
-from epifeeds.sim.randomness import parse_iso_utc
+from epifeeds_sim import hotels as sim_hotels
+from epifeeds_sim import testing_sites as sim_sites
+from epifeeds_sim.generate import generate
+from epifeeds_sim.randomness import parse_iso_utc
 
 pytestmark = pytest.mark.unit
 

@@ -18,8 +18,8 @@ from epifeeds.feeds.parsing import UnreadablePayload
 from epifeeds.feeds.records import RegisteredReporter
 from epifeeds.feeds.registries import parse_registry
 from epifeeds.feeds.testing_sites import parse_testing_site_file
-from epifeeds.sim.generate import generate
-from epifeeds.sim.ground_truth import GroundTruth, PlantedFault
+from epifeeds_sim.generate import generate
+from epifeeds_sim.ground_truth import GroundTruth, PlantedFault
 
 pytestmark = pytest.mark.unit
 

@@ -67,7 +67,7 @@ class GroundTruth:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "generator": "epifeeds.sim",
+            "generator": "epifeeds_sim",
             "format_version": FORMAT_VERSION,
             "seed": self.seed,
             "days": self.days,

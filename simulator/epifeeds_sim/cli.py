@@ -3,7 +3,7 @@
     epifeeds sim generate --days 14 --seed 7 --faults default --out var/sim [--scale city|small|province]
     epifeeds sim serve --dir var/sim --port 8765 --token demo-token
 
-The main CLI calls `register(subparsers)` and then `args.func(args)`. `python -m epifeeds.sim ...` runs
+The main CLI calls `register(subparsers)` and then `args.func(args)`. `python -m epifeeds_sim ...` runs
 the same commands without the rest of the platform.
 """
 
@@ -14,11 +14,11 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from epifeeds.sim.generate import ALL_FEEDS, FAULT_PROFILES, SCALES
+from epifeeds_sim.generate import ALL_FEEDS, FAULT_PROFILES, SCALES
 
 
 def _run_generate(args: argparse.Namespace) -> int:
-    from epifeeds.sim.generate import generate, summarise
+    from epifeeds_sim.generate import generate, summarise
 
     truth = generate(
         args.out,
@@ -34,7 +34,7 @@ def _run_generate(args: argparse.Namespace) -> int:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    from epifeeds.sim.server import serve_forever
+    from epifeeds_sim.server import serve_forever
 
     if not (args.dir / "district_reports").is_dir():
         raise SystemExit(
@@ -59,7 +59,7 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 def _run_score(args: argparse.Namespace) -> int:
     from epifeeds.settings import load_settings
-    from epifeeds.sim.score import run_score
+    from epifeeds_sim.score import run_score
 
     return run_score(args.truth, load_settings().warehouse_dsn, args.format)
 
@@ -124,7 +124,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m epifeeds.sim")
+    parser = argparse.ArgumentParser(prog="python -m epifeeds_sim")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["sim", *(sys.argv[1:] if argv is None else argv)])
     return args.func(args)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from epifeeds.sim import cli
+from epifeeds_sim import cli
 
 pytestmark = pytest.mark.unit
 

@@ -13,10 +13,10 @@ import pytest
 
 from epifeeds.feeds.contracts import DISTRICT_REPORTS
 from epifeeds.feeds.names import District, DistrictRoster, load_district_roster, normalise_label
-from epifeeds.sim.district_feed import MEASURES, deadline_at, payload_fields
-from epifeeds.sim.generate import generate
-from epifeeds.sim.ground_truth import GroundTruth
-from epifeeds.sim.randomness import parse_iso_utc
+from epifeeds_sim.district_feed import MEASURES, deadline_at, payload_fields
+from epifeeds_sim.generate import generate
+from epifeeds_sim.ground_truth import GroundTruth
+from epifeeds_sim.randomness import parse_iso_utc
 
 pytestmark = pytest.mark.unit
 

@@ -1,6 +1,6 @@
 import pytest
 
-from epifeeds.sim.score import render_table, score
+from epifeeds_sim.score import render_table, score
 
 pytestmark = pytest.mark.unit
 

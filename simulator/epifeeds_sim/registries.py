@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from epifeeds.feeds.names import DistrictRoster
-from epifeeds.sim.ground_truth import write_json
-from epifeeds.sim.randomness import stream
-from epifeeds.sim.reference import (
+from epifeeds_sim.ground_truth import write_json
+from epifeeds_sim.randomness import stream
+from epifeeds_sim.reference import (
     CITY_ID,
     COMMUNITY_SUFFIXES,
     DISTRICT_PROFILES,
@@ -27,7 +27,7 @@ from epifeeds.sim.reference import (
     SEED_STREETS,
     VILLAGE_SUFFIXES,
 )
-from epifeeds.sim.roster import is_province, simulated_cities, simulated_districts
+from epifeeds_sim.roster import is_province, simulated_cities, simulated_districts
 
 REGISTRY_DIR = "registries"
 # ≈5,000 sites city-wide at city scale, ≈50,000 province-wide (villages add sites: fewer people per site)
@@ -101,7 +101,7 @@ def _unique_name(rng: random.Random, taken: set[str], make: Any) -> str:
         if name not in taken:
             taken.add(name)
             return name
-    raise RuntimeError("epifeeds.sim ran out of generated names: extend the syllables in sim/reference.py")
+    raise RuntimeError("epifeeds_sim ran out of generated names: extend the syllables in sim/reference.py")
 
 
 def build_streets(roster: DistrictRoster, seed: int) -> list[Street]:

@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from epifeeds.sim.district_feed import payload_fields
-from epifeeds.sim.generate import generate
-from epifeeds.sim.randomness import parse_iso_utc
-from epifeeds.sim.server import serve_in_background
+from epifeeds_sim.district_feed import payload_fields
+from epifeeds_sim.generate import generate
+from epifeeds_sim.randomness import parse_iso_utc
+from epifeeds_sim.server import serve_in_background
 
 pytestmark = pytest.mark.integration
 

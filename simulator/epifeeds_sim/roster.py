@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from epifeeds.feeds.names import SEEDS_DIR, District, DistrictRoster, load_district_roster, normalise_label
-from epifeeds.sim.ground_truth import write_json
-from epifeeds.sim.reference import CITY_ID, OFFICIAL_NAMES, PROVINCE_CITIES, PROVINCE_DISTRICTS
+from epifeeds_sim.ground_truth import write_json
+from epifeeds_sim.reference import CITY_ID, OFFICIAL_NAMES, PROVINCE_CITIES, PROVINCE_DISTRICTS
 
 ROSTER_FILE = "registries/districts.json"
 CITY_PROFILES = {c.city_id: c for c in PROVINCE_CITIES}

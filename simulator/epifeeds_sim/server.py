@@ -28,8 +28,8 @@ from typing import Any
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
-from epifeeds.sim.district_feed import FEED, FEED_DIR
-from epifeeds.sim.randomness import parse_iso_utc
+from epifeeds_sim.district_feed import FEED, FEED_DIR
+from epifeeds_sim.randomness import parse_iso_utc
 
 MAX_PAGE_SIZE = 500
 
@@ -90,7 +90,7 @@ def create_app(
     failure_seed: int = 0,
     stall_seconds: float = 0.0,
 ) -> FastAPI:
-    """The district-report API over `sim_dir` (as written by `epifeeds.sim.generate.generate`)."""
+    """The district-report API over `sim_dir` (as written by `epifeeds_sim.generate.generate`)."""
     sim_dir = Path(sim_dir)
     clock = now or (lambda: datetime.now(UTC))
     injector = _FaultInjector(
@@ -107,7 +107,7 @@ def create_app(
                 return await call_next(request)
             headers = {"Retry-After": "1"} if injector.failure_status == 429 else None
             message = "rate limited, retry later" if injector.failure_status == 429 else "simulated failure"
-            return _error(injector.failure_status, f"{message} (injected by epifeeds.sim)", headers)
+            return _error(injector.failure_status, f"{message} (injected by epifeeds_sim)", headers)
         return await call_next(request)
 
     @app.get("/healthz")

@@ -20,12 +20,12 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment
 
 from epifeeds.feeds.names import DistrictRoster
-from epifeeds.sim.district_feed import DistrictFeedPlan, SlotPicker
-from epifeeds.sim.files import SheetSkeleton, xlsx_bytes
-from epifeeds.sim.ground_truth import GroundTruth, PlantedFault
-from epifeeds.sim.randomness import binomial, iso_utc, local_moment, stream
-from epifeeds.sim.registries import IsolationHotel
-from epifeeds.sim.roster import city_of, simulated_districts
+from epifeeds_sim.district_feed import DistrictFeedPlan, SlotPicker
+from epifeeds_sim.files import SheetSkeleton, xlsx_bytes
+from epifeeds_sim.ground_truth import GroundTruth, PlantedFault
+from epifeeds_sim.randomness import binomial, iso_utc, local_moment, stream
+from epifeeds_sim.registries import IsolationHotel
+from epifeeds_sim.roster import city_of, simulated_districts
 
 FEED = "hotel_reports"
 FEED_DIR = "file_drop/hotel_reports"

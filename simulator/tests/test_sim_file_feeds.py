@@ -18,15 +18,15 @@ import pytest
 from openpyxl import load_workbook
 
 from epifeeds.feeds.names import District, DistrictRoster, load_district_roster, normalise_label
-from epifeeds.sim import hotels as sim_hotels
-from epifeeds.sim import testing_sites as sim_sites
-from epifeeds.sim.files import xlsx_bytes
-from epifeeds.sim.generate import generate
-from epifeeds.sim.ground_truth import GroundTruth
-from epifeeds.sim.randomness import parse_iso_utc
-from epifeeds.sim.registries import build_registries
-from epifeeds.sim.roster import simulation_roster
-from epifeeds.sim.testing_sites import FILE_FORMATS
+from epifeeds_sim import hotels as sim_hotels
+from epifeeds_sim import testing_sites as sim_sites
+from epifeeds_sim.files import xlsx_bytes
+from epifeeds_sim.generate import generate
+from epifeeds_sim.ground_truth import GroundTruth
+from epifeeds_sim.randomness import parse_iso_utc
+from epifeeds_sim.registries import build_registries
+from epifeeds_sim.roster import simulation_roster
+from epifeeds_sim.testing_sites import FILE_FORMATS
 
 pytestmark = pytest.mark.unit
 

@@ -19,13 +19,13 @@ from typing import Any
 from openpyxl import Workbook
 
 from epifeeds.feeds.names import DistrictRoster
-from epifeeds.sim.district_feed import DistrictFeedPlan, SlotPicker
-from epifeeds.sim.files import SheetSkeleton, csv_bytes, to_full_width, xlsx_bytes
-from epifeeds.sim.ground_truth import GroundTruth, PlantedFault
-from epifeeds.sim.randomness import binomial, iso_utc, local_moment, partition, stream
-from epifeeds.sim.reference import DISTRICT_PROFILES
-from epifeeds.sim.registries import TestingSite
-from epifeeds.sim.roster import city_of, simulated_districts
+from epifeeds_sim.district_feed import DistrictFeedPlan, SlotPicker
+from epifeeds_sim.files import SheetSkeleton, csv_bytes, to_full_width, xlsx_bytes
+from epifeeds_sim.ground_truth import GroundTruth, PlantedFault
+from epifeeds_sim.randomness import binomial, iso_utc, local_moment, partition, stream
+from epifeeds_sim.reference import DISTRICT_PROFILES
+from epifeeds_sim.registries import TestingSite
+from epifeeds_sim.roster import city_of, simulated_districts
 
 FEED = "testing_sites"
 FEED_DIR = "file_drop/testing_sites"

@@ -19,15 +19,15 @@ from typing import Any
 
 from epifeeds.feeds.contracts import DISTRICT_REPORTS
 from epifeeds.feeds.names import DistrictRoster
-from epifeeds.sim.ground_truth import GroundTruth, PlantedFault, write_json
-from epifeeds.sim.randomness import binomial, iso_utc, local_moment, poisson, stream
-from epifeeds.sim.reference import (
+from epifeeds_sim.ground_truth import GroundTruth, PlantedFault, write_json
+from epifeeds_sim.randomness import binomial, iso_utc, local_moment, poisson, stream
+from epifeeds_sim.reference import (
     CITY_ID,
     DISTRICT_PROFILES,
     SEED_FIRST_DAY_TRANSFERRED,
     DistrictProfile,
 )
-from epifeeds.sim.roster import ROSTER_FILE, alias_spellings, city_of, simulated_cities
+from epifeeds_sim.roster import ROSTER_FILE, alias_spellings, city_of, simulated_cities
 
 FEED = "district_reports"
 FEED_DIR = "district_reports"
@@ -58,7 +58,7 @@ def payload_fields() -> list[str]:
     counts = DISTRICT_REPORTS.count_columns
     if tuple(counts) != MEASURES:
         raise RuntimeError(
-            "epifeeds.sim cannot fill the district_reports contract: contract counts "
+            "epifeeds_sim cannot fill the district_reports contract: contract counts "
             f"{counts} differ from simulated {list(MEASURES)}; teach sim/district_feed.py the new field"
         )
     return ["district", "report_date", *counts, "submitted_at"]
@@ -200,7 +200,7 @@ def simulate_truth(roster: DistrictRoster, *, seed: int, start: date, days: int)
             profile = DISTRICT_PROFILES.get(district.district_id)
             if profile is None:
                 raise RuntimeError(
-                    f"epifeeds.sim has no profile for district {district.district_id} "
+                    f"epifeeds_sim has no profile for district {district.district_id} "
                     f"({district.district_name}) from the roster seed: add one to sim/reference.py"
                 )
             for t, row in enumerate(_simulate_district(seed, district.district_id, profile, curve, rounds)):

@@ -1,6 +1,6 @@
 """Write a deterministic simulation of the agencies' feeds, with its ground truth, into a directory.
 
-    from epifeeds.sim.generate import generate
+    from epifeeds_sim.generate import generate
     truth = generate(Path("var/sim"), days=14, seed=7)            # default faults
     truth.select(kind="missing_report")                           # what was planted, and where
 
@@ -16,10 +16,10 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from epifeeds.settings import REPORT_TIMEZONE
-from epifeeds.sim import district_feed, hotels, registries, testing_sites
-from epifeeds.sim.ground_truth import GROUND_TRUTH_FILE, GroundTruth, write_json
-from epifeeds.sim.randomness import parse_iso_utc
-from epifeeds.sim.roster import is_province, simulation_roster, write_roster
+from epifeeds_sim import district_feed, hotels, registries, testing_sites
+from epifeeds_sim.ground_truth import GROUND_TRUTH_FILE, GroundTruth, write_json
+from epifeeds_sim.randomness import parse_iso_utc
+from epifeeds_sim.roster import is_province, simulation_roster, write_roster
 
 FAULT_PROFILES = ("none", "default", "all")
 # city: Taiyuan (10 districts, ~5,000 sites, ~100 hotels); small: a tenth of the sites, for fast tests;
