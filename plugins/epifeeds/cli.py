@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from epifeeds import orchestration
-from epifeeds.settings import Settings, load_settings
+from epifeeds.settings import Settings, SettingsError, load_settings
 
 console = Console()
 WAREHOUSE_SCHEMAS = ("landing", "dq", "seeds", "staging", "intermediate", "snapshots", "marts")
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except orchestration.PlatformSetupError as problem:
+    except (orchestration.PlatformSetupError, SettingsError) as problem:
         console.print(f"[red]epifeeds: {problem}[/]", soft_wrap=True)
         return 2
 

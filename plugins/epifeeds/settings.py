@@ -1,4 +1,5 @@
-"""Settings from the environment (EPIFEEDS_*), read once; everything else derives from them."""
+"""Settings from the environment (EPIFEEDS_*), parsed and validated by pydantic-settings; everything else
+derives from them. A bad value fails at start with the variable's name (`SettingsError`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
+
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -17,10 +21,6 @@ REPORT_TIMEZONE = "Asia/Shanghai"
 # Airflow connection ids: the DAGs read these, the CLI and docker-compose provide them.
 WAREHOUSE_CONN_ID = "epifeeds_warehouse"
 DISTRICT_API_CONN_ID = "epifeeds_district_api"
-
-
-def _env(name: str, default: str) -> str:
-    return os.environ.get(name) or default
 
 
 def _pg_dsn(host: str, port: str, user: str, password: str, dbname: str) -> str:
@@ -58,32 +58,85 @@ class Settings:
         return Path(os.environ.get("AIRFLOW_HOME") or self.home / ".airflow")
 
 
+class SettingsError(ValueError):
+    """A setting in the environment has a value the platform cannot use (raised at start)."""
+
+
+class _Environment(BaseSettings):
+    """Every EPIFEEDS_* setting, parsed and validated once: a bad value fails here, named."""
+
+    model_config = SettingsConfigDict(env_prefix="EPIFEEDS_", extra="ignore")
+
+    home: Path = PROJECT_ROOT
+    pg_host: str = "127.0.0.1"
+    pg_port: int = Field(5432, ge=1, le=65535)
+    pg_user: str = "postgres"
+    pg_password: str = ""
+    warehouse_db: str = "warehouse"
+    airflow_db: str = "airflow"
+    warehouse_dsn: str = ""
+    airflow_dsn: str = ""
+    archive_url: str = ""
+    district_api_url: str = "http://127.0.0.1:8765"
+    district_api_token: str = "demo-token"
+    alert_webhook_url: str = ""
+    ingest_lookback_days: int = Field(2, ge=0, le=60)
+    file_drop_url: str = ""
+    registry_url: str = ""
+    file_drop_lookback_days: int = Field(3, ge=0, le=60)
+    # Read by their own modules; validated here so that a bad value fails at start, not mid-run.
+    alert_suppression_minutes: int = Field(360, ge=0)
+    revision_threshold_pct: float = Field(1, ge=0)
+    low_volume_pct: float = Field(50, ge=0, le=100)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank_is_default(cls, value: object, info: ValidationInfo) -> object:
+        # An exported but empty variable (FOO=) means "use the default", as it always has here.
+        if value == "" and info.field_name in cls.model_fields:
+            default = cls.model_fields[info.field_name].default
+            return default
+        return value
+
+
+def _environment() -> _Environment:
+    try:
+        return _Environment()
+    except ValidationError as problem:
+        details = "; ".join(
+            f"EPIFEEDS_{'_'.join(str(part) for part in error['loc']).upper()}={error.get('input')!r}: "
+            f"{error['msg']}"
+            for error in problem.errors()
+        )
+        raise SettingsError(f"invalid setting: {details}") from None
+
+
 def load_settings() -> Settings:
-    home = Path(_env("EPIFEEDS_HOME", str(PROJECT_ROOT)))
-    host = _env("EPIFEEDS_PG_HOST", "127.0.0.1")
-    port = _env("EPIFEEDS_PG_PORT", "5432")
-    user = _env("EPIFEEDS_PG_USER", "postgres")
-    password = os.environ.get("EPIFEEDS_PG_PASSWORD", "")
-    warehouse_db = _env("EPIFEEDS_WAREHOUSE_DB", "warehouse")
-    airflow_db = _env("EPIFEEDS_AIRFLOW_DB", "airflow")
-    file_drop = _env("EPIFEEDS_FILE_DROP_URL", str(home / "var" / "file_drop"))
+    env = _environment()
+    home = env.home
+    port = str(env.pg_port)
+    file_drop = env.file_drop_url or str(home / "var" / "file_drop")
+
+    def dsn(dbname: str) -> str:
+        return _pg_dsn(env.pg_host, port, env.pg_user, env.pg_password, dbname)
+
     return Settings(
         home=home,
-        pg_host=host,
+        pg_host=env.pg_host,
         pg_port=port,
-        pg_user=user,
-        pg_password=password,
-        warehouse_db=warehouse_db,
-        airflow_db=airflow_db,
-        warehouse_dsn=_env("EPIFEEDS_WAREHOUSE_DSN", _pg_dsn(host, port, user, password, warehouse_db)),
-        airflow_dsn=_env("EPIFEEDS_AIRFLOW_DSN", _pg_dsn(host, port, user, password, airflow_db)),
-        archive_url=_env("EPIFEEDS_ARCHIVE_URL", str(home / "var" / "archive")),
-        district_api_url=_env("EPIFEEDS_DISTRICT_API_URL", "http://127.0.0.1:8765"),
-        district_api_token=_env("EPIFEEDS_DISTRICT_API_TOKEN", "demo-token"),
-        alert_webhook_url=_env("EPIFEEDS_ALERT_WEBHOOK_URL", ""),
-        ingest_lookback_days=int(_env("EPIFEEDS_INGEST_LOOKBACK_DAYS", "2")),
+        pg_user=env.pg_user,
+        pg_password=env.pg_password,
+        warehouse_db=env.warehouse_db,
+        airflow_db=env.airflow_db,
+        warehouse_dsn=env.warehouse_dsn or dsn(env.warehouse_db),
+        airflow_dsn=env.airflow_dsn or dsn(env.airflow_db),
+        archive_url=env.archive_url or str(home / "var" / "archive"),
+        district_api_url=env.district_api_url,
+        district_api_token=env.district_api_token,
+        alert_webhook_url=env.alert_webhook_url,
+        ingest_lookback_days=env.ingest_lookback_days,
         file_drop_url=file_drop,
         # The registries sit next to the file drop unless placed elsewhere (the simulator's layout).
-        registry_url=_env("EPIFEEDS_REGISTRY_URL", file_drop.rstrip("/").rsplit("/", 1)[0] + "/registries"),
-        file_drop_lookback_days=int(_env("EPIFEEDS_FILE_DROP_LOOKBACK_DAYS", "3")),
+        registry_url=env.registry_url or file_drop.rstrip("/").rsplit("/", 1)[0] + "/registries",
+        file_drop_lookback_days=env.file_drop_lookback_days,
     )
