@@ -4,13 +4,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test setup venv lint lock clean
+.PHONY: demo test setup venv lint lock clean tools
 
 demo: setup
 	$(BIN)/epifeeds demo
 
-test: setup lint
+test: tools setup lint
 	$(BIN)/pytest
+
+# System tools the tests drive that pip cannot install (Debian packages of the same names; .ci/run
+# installs them). Missing ones are named in one line, with the command that installs them.
+SYSTEM_TOOLS := docker-compose
+
+tools:
+	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then echo "make test needs:$$missing (Debian: apt-get install -y$$missing)"; exit 1; fi
 
 setup: venv
 	$(BIN)/epifeeds setup
