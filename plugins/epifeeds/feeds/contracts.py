@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# No daily count of a city's (or a province's) response comes near 100 million; Postgres' integer
+# holds 2147483647, so a value past this bound is refused as a row, not by the database mid-COPY.
+PLAUSIBLE_COUNT_MAX = 100_000_000
+
 
 @dataclass(frozen=True)
 class Column:
@@ -17,10 +21,19 @@ class Column:
     required: bool = True
     aliases: tuple[str, ...] = ()  # other spellings agencies use for this field (header drift)
     accepted_values: tuple[str, ...] = ()  # a closed vocabulary (e.g. a registry's status), checked by GX
+    # Bounds (rule V1): a count above its plausible maximum, or text longer than max_length or holding a
+    # NUL or control character, makes its row a reject with the reason; it never fails a load.
+    max_value: int = 0  # 0: PLAUSIBLE_COUNT_MAX
+    max_length: int = 500
 
     @property
     def is_count(self) -> bool:
         return self.pg_type == "integer"
+
+    @property
+    def upper_bound(self) -> int:
+        """The largest count this column may hold (counts only)."""
+        return self.max_value or PLAUSIBLE_COUNT_MAX
 
 
 @dataclass(frozen=True)

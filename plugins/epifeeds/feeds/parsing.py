@@ -8,7 +8,7 @@ from typing import Any
 
 from epifeeds.feeds.contracts import FeedContract
 from epifeeds.feeds.names import DistrictRoster, normalise_label
-from epifeeds.feeds.values import ValueProblem, parse_count, parse_date, parse_timestamp
+from epifeeds.feeds.values import ValueProblem, parse_count, parse_date, parse_text, parse_timestamp
 
 # How a reject's reason begins when the problem is the delivery, not a value (the checks classify by it).
 DUPLICATE_ROW_REASON = "duplicate"  # "duplicate record/row/report for ..."
@@ -41,14 +41,14 @@ class ParseResult:
 
 
 def _typed(contract: FeedContract, name: str, value: object) -> object:
-    pg_type = contract.column(name).pg_type
-    if pg_type == "integer":
-        return parse_count(value)
-    if pg_type == "date":
+    column = contract.column(name)
+    if column.pg_type == "integer":
+        return parse_count(value, column.upper_bound)
+    if column.pg_type == "date":
         return parse_date(value)
-    if pg_type == "timestamptz":
+    if column.pg_type == "timestamptz":
         return parse_timestamp(value)
-    return None if value is None else str(value).strip()
+    return parse_text(value, column.max_length)
 
 
 def parse_district_records(

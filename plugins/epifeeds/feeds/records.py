@@ -13,11 +13,18 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from epifeeds.feeds.contracts import FeedContract
+from epifeeds.feeds.contracts import PLAUSIBLE_COUNT_MAX, FeedContract
 from epifeeds.feeds.names import DistrictRoster, normalise_label
 from epifeeds.feeds.parsing import ParseResult, UnreadablePayload
 from epifeeds.feeds.tabular import HeaderCell
-from epifeeds.feeds.values import ValueProblem, parse_count, parse_date, parse_timestamp
+from epifeeds.feeds.values import (
+    ValueProblem,
+    control_characters_in,
+    parse_count,
+    parse_date,
+    parse_text,
+    parse_timestamp,
+)
 from epifeeds.settings import REPORT_TIMEZONE
 
 
@@ -45,25 +52,36 @@ def local_date(moment: datetime) -> date:
 
 
 def clean_id(value: object) -> str:
-    """An id as typed: full-width forms folded, spaces dropped, upper-case (ts140105 == ＴＳ１４０１０５)."""
-    return "".join(unicodedata.normalize("NFKC", str(value)).split()).upper() if value is not None else ""
+    """An id as typed: full-width forms folded, spaces dropped, upper-case (ts140105 == ＴＳ１４０１０５).
+    Raises ValueProblem for an id holding a NUL or control character."""
+    if value is None:
+        return ""
+    text = "".join(unicodedata.normalize("NFKC", str(value)).split()).upper()
+    if bad := control_characters_in(text):
+        raise ValueProblem(f"id {text[:40]!r} holds control character(s) {', '.join(bad)}")
+    if len(text) > MAX_ID_LENGTH:
+        raise ValueProblem(f"id {text[:40]!r}... is longer than {MAX_ID_LENGTH} characters")
+    return text
+
+
+MAX_ID_LENGTH = 64
 
 
 def typed_value(contract: FeedContract, name: str, value: object) -> object:
     """The contract type of one value; raises ValueProblem naming the field."""
-    pg_type = contract.column(name).pg_type
+    column = contract.column(name)
     try:
-        if pg_type == "integer":
-            return parse_count(value)
+        if column.pg_type == "integer":
+            return parse_count(value, column.upper_bound)
         if value is None or (isinstance(value, str) and not value.strip()):
             return None
-        if pg_type == "date":
+        if column.pg_type == "date":
             return parse_date(value)
-        if pg_type == "timestamptz":
+        if column.pg_type == "timestamptz":
             return parse_timestamp(value)
+        return parse_text(value, column.max_length)
     except ValueProblem as problem:
         raise ValueProblem(f"field {name!r}: {problem}") from None
-    return str(value).strip()
 
 
 POOL_PATTERN = re.compile(r"^(\d+)\s*(?:混|合)\s*1$")
@@ -76,10 +94,10 @@ def parse_pool_size(value: object) -> int | None:
     text = "".join(unicodedata.normalize("NFKC", str(value)).split())
     if text in ("单采", "单管", "1:1"):
         return 1
-    if found := POOL_PATTERN.match(text):
+    if (found := POOL_PATTERN.match(text)) and len(found.group(1)) <= 6:
         return int(found.group(1))
     try:
-        return parse_count(text)
+        return parse_count(text, PLAUSIBLE_COUNT_MAX)
     except ValueProblem:
         raise ValueProblem(
             f"field 'pool_size': {value!r} is not a pooling mode (expected e.g. 10混1, 20混1 or 单采)"
