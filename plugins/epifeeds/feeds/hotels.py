@@ -19,6 +19,7 @@ import psycopg
 
 from epifeeds.feeds.contracts import HOTEL_CHECK_INS, HOTEL_REPORTS, ISOLATION_HOTELS
 from epifeeds.feeds.file_drop import FileDrop
+from epifeeds.feeds.limits import check_json
 from epifeeds.feeds.names import DistrictRoster, load_district_roster, normalise_label
 from epifeeds.feeds.parsing import Reject, UnreadablePayload
 from epifeeds.feeds.records import (
@@ -103,6 +104,7 @@ def _records_from_xlsx(payload: bytes) -> tuple[list[HotelRecord], list[str]]:
 
 def _records_from_json(payload: bytes) -> tuple[list[HotelRecord], list[str]]:
     text, encoding = decode_text(payload)
+    check_json(text, "hotel report JSON")  # size and nesting depth (feeds/limits.py)
     try:
         document = json.loads(text)
     except ValueError as error:

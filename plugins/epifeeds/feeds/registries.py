@@ -17,6 +17,7 @@ import psycopg
 
 from epifeeds.feeds.contracts import ISOLATION_HOTELS, TESTING_SITES, FeedContract
 from epifeeds.feeds.file_drop import FileDrop
+from epifeeds.feeds.limits import check_json
 from epifeeds.feeds.names import DistrictRoster, load_district_roster, normalise_label
 from epifeeds.feeds.parsing import Reject, UnreadablePayload
 from epifeeds.feeds.records import FileParseResult, clean_id, outcome_record, resolve_district, typed_value
@@ -35,6 +36,7 @@ REGISTRIES = (TESTING_SITES, ISOLATION_HOTELS)
 
 def _items_of(payload: bytes, default_as_of: date) -> tuple[list[Any], date]:
     text, _ = decode_text(payload)
+    check_json(text, "registry JSON")  # size and nesting depth (feeds/limits.py)
     try:
         document = json.loads(text)
     except ValueError as error:

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from epifeeds.feeds.limits import check_csv, check_xlsx
 from epifeeds.feeds.names import normalise_label
 from epifeeds.feeds.parsing import UnreadablePayload
 
@@ -144,6 +145,7 @@ def read_csv_table(payload: bytes, known: set[str]) -> RawTable:
     """A CSV (or tab-separated) file as a table; an unfinished last line becomes `truncated_row`."""
     if not payload.strip():
         raise UnreadablePayload(f"the file is empty ({len(payload)} bytes): nothing to read")
+    check_csv(payload)  # size and line count before decoding (feeds/limits.py)
     if payload.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16: line ends are two bytes; split on text
         text, encoding = decode_text(payload)
         complete, tail = (text, "") if text.endswith("\n") else text.rpartition("\n")[::2]
@@ -154,7 +156,10 @@ def read_csv_table(payload: bytes, known: set[str]) -> RawTable:
         tail = tail_bytes.decode(encoding.replace("utf-8-sig", "utf-8"), errors="replace")
     first_line = complete.split("\n", 1)[0]
     delimiter = "\t" if "\t" in first_line and "," not in first_line else ","
-    grid = [list(row) for row in csv.reader(io.StringIO(complete, newline=""), delimiter=delimiter)]
+    try:
+        grid = [list(row) for row in csv.reader(io.StringIO(complete, newline=""), delimiter=delimiter)]
+    except csv.Error as error:  # e.g. a field beyond csv.field_size_limit, a NUL in an unquoted field
+        raise UnreadablePayload(f"not a readable CSV file ({error})") from None
     table = _table_from_grid(grid, known, encoding=encoding)
     table.notes.append(f"read as {encoding} CSV")
     if tail.strip():
@@ -169,6 +174,7 @@ def read_xlsx_table(payload: bytes, known: set[str]) -> RawTable:
     """The first sheet that has a header row; merged cells carry their value into every cell they cover."""
     if not payload:
         raise UnreadablePayload("the file is empty (0 bytes): nothing to read")
+    check_xlsx(payload)  # cells, merged ranges, inflated size: before openpyxl builds them
     from openpyxl import load_workbook
 
     try:

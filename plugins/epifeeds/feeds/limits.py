@@ -1,0 +1,193 @@
+"""What a delivery may weigh before it is parsed: file size, rows, XLSX cells and merged ranges, JSON depth.
+
+Each check runs at the entry of reading, before the expensive step it protects (openpyxl builds one object
+per merged cell, json.loads recurses per nesting level), and raises `FileTooLarge`, an UnreadablePayload:
+the file is then quarantined with the message, and its bytes stay in the archive. A 5 KB XLSX whose merged
+range spans the sheet (A10:XFD1048576, 17 billion cells) is refused in milliseconds instead of running
+out of memory; hotel JSON nested 100,000 deep is refused instead of raising RecursionError.
+
+The limits come from the environment (EPIFEEDS_MAX_FILE_MB, EPIFEEDS_MAX_ROWS, EPIFEEDS_MAX_XLSX_CELLS,
+EPIFEEDS_MAX_MERGED_CELLS, EPIFEEDS_MAX_JSON_DEPTH), with defaults far above what any agency sends (a
+province's testing-site registry is about 15 MB and 50,000 rows).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zipfile
+from dataclasses import dataclass
+from itertools import accumulate
+from xml.etree.ElementTree import iterparse
+
+from epifeeds.feeds.parsing import UnreadablePayload
+
+
+class FileTooLarge(UnreadablePayload):
+    """The file is beyond a declared limit; it is refused, not parsed."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_file_bytes: int = 64 * 1024 * 1024
+    max_rows: int = 500_000
+    max_xlsx_cells: int = 5_000_000
+    max_merged_cells: int = 100_000  # cells covered by one merged range
+    max_xlsx_uncompressed_bytes: int = 512 * 1024 * 1024  # a zip bomb's inflated size
+    max_json_depth: int = 32
+
+
+def load_limits() -> Limits:
+    env = os.environ
+
+    def number(name: str, default: int, scale: int = 1) -> int:
+        value = env.get(name, "").strip()
+        return int(float(value) * scale) if value else default
+
+    base = Limits()
+    return Limits(
+        max_file_bytes=number("EPIFEEDS_MAX_FILE_MB", base.max_file_bytes, 1024 * 1024),
+        max_rows=number("EPIFEEDS_MAX_ROWS", base.max_rows),
+        max_xlsx_cells=number("EPIFEEDS_MAX_XLSX_CELLS", base.max_xlsx_cells),
+        max_merged_cells=number("EPIFEEDS_MAX_MERGED_CELLS", base.max_merged_cells),
+        max_xlsx_uncompressed_bytes=base.max_xlsx_uncompressed_bytes,
+        max_json_depth=number("EPIFEEDS_MAX_JSON_DEPTH", base.max_json_depth),
+    )
+
+
+def check_file_size(payload: bytes, what: str, limits: Limits | None = None) -> None:
+    limits = limits or load_limits()
+    if len(payload) > limits.max_file_bytes:
+        raise FileTooLarge(
+            f"the {what} is {len(payload) / 1e6:.1f} MB, above the limit of {limits.max_file_bytes / 1e6:.0f} MB "
+            "(EPIFEEDS_MAX_FILE_MB); ask the sender to split it, or raise the limit if it is genuine"
+        )
+
+
+def check_row_count(rows: int, what: str, limits: Limits | None = None) -> None:
+    limits = limits or load_limits()
+    if rows > limits.max_rows:
+        raise FileTooLarge(
+            f"the {what} has {rows} rows, above the limit of {limits.max_rows} (EPIFEEDS_MAX_ROWS)"
+        )
+
+
+def check_csv(payload: bytes, limits: Limits | None = None) -> None:
+    """Size and line count of a CSV, before it is decoded."""
+    limits = limits or load_limits()
+    check_file_size(payload, "CSV file", limits)
+    check_row_count(payload.count(b"\n"), "CSV file", limits)
+
+
+_CELL_REF = re.compile(r"^\$?([A-Z]{1,3})\$?(\d{1,7})$")
+
+
+def _cell(reference: str) -> tuple[int, int]:
+    """(row, column) of an A1 reference such as XFD1048576."""
+    found = _CELL_REF.match(reference.strip().upper())
+    if not found:
+        raise FileTooLarge(f"the workbook holds a malformed cell reference {reference[:30]!r}")
+    letters, row = found.groups()
+    column = 0
+    for letter in letters:
+        column = column * 26 + ord(letter) - 64
+    return int(row), column
+
+
+def range_cells(reference: str) -> int:
+    """Cells a range such as A10:XFD1048576 covers (a single cell: 1)."""
+    first, _, last = reference.partition(":")
+    (row1, col1), (row2, col2) = _cell(first), _cell(last or first)
+    return (abs(row2 - row1) + 1) * (abs(col2 - col1) + 1)
+
+
+def check_xlsx(payload: bytes, limits: Limits | None = None) -> None:
+    """Size, inflated size, cells and merged ranges of every sheet, read from the XML without building it."""
+    limits = limits or load_limits()
+    check_file_size(payload, "XLSX file", limits)
+    import io
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(payload))
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return  # not a zip: the reader says so in its own words
+    with archive:
+        members = archive.infolist()
+        inflated = sum(member.file_size for member in members)
+        if inflated > limits.max_xlsx_uncompressed_bytes:
+            raise FileTooLarge(
+                f"the XLSX file inflates to {inflated / 1e6:.0f} MB ({len(payload) / 1e3:.0f} KB packed), above "
+                f"{limits.max_xlsx_uncompressed_bytes / 1e6:.0f} MB: refused as a zip bomb"
+            )
+        for member in members:
+            if member.filename.startswith("xl/worksheets/") and member.filename.endswith(".xml"):
+                _check_sheet(archive, member.filename, limits)
+
+
+def _check_sheet(archive: zipfile.ZipFile, name: str, limits: Limits) -> None:
+    """Cells, rows, the bounding box the reader will fill (one cell at XFD1048576 makes a grid of 17
+    billion) and every merged range of one sheet."""
+    cells = rows = last_row = last_column = 0
+    sheet = name.rsplit("/", 1)[-1]
+    try:
+        with archive.open(name) as stream:
+            for _, element in iterparse(stream, events=("end",)):
+                tag = element.tag.rsplit("}", 1)[-1]
+                if tag == "c":
+                    cells += 1
+                    if reference := element.get("r"):
+                        row, column = _cell(reference)
+                        last_row, last_column = max(last_row, row), max(last_column, column)
+                    if cells > limits.max_xlsx_cells:
+                        raise FileTooLarge(
+                            f"sheet {sheet} of the XLSX file has more than {limits.max_xlsx_cells} cells "
+                            "(EPIFEEDS_MAX_XLSX_CELLS)"
+                        )
+                elif tag == "row":
+                    rows += 1
+                    check_row_count(rows, f"XLSX sheet {sheet}", limits)
+                    element.clear()
+                elif tag == "mergeCell":
+                    reference = element.get("ref", "")
+                    covered = range_cells(reference)
+                    for corner in reference.split(":"):
+                        row, column = _cell(corner)
+                        last_row, last_column = max(last_row, row), max(last_column, column)
+                    if covered > limits.max_merged_cells:
+                        raise FileTooLarge(
+                            f"sheet {sheet} of the XLSX file merges {reference} ({covered} cells), above the "
+                            f"limit of {limits.max_merged_cells} cells per merged range "
+                            "(EPIFEEDS_MAX_MERGED_CELLS): ask the sender to unmerge the cells and save it again"
+                        )
+    except (SyntaxError, zipfile.BadZipFile, EOFError, OSError, RuntimeError):
+        return  # a broken sheet: the reader reports it as unreadable
+    if last_row * last_column > limits.max_xlsx_cells:
+        raise FileTooLarge(
+            f"sheet {sheet} of the XLSX file spans {last_row} rows by {last_column} columns, a grid above the "
+            f"limit of {limits.max_xlsx_cells} cells (EPIFEEDS_MAX_XLSX_CELLS): ask the sender to clear the "
+            "cells far from the table and save it again"
+        )
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_JSON_BRACKETS = re.compile(rb"[\[\]{}]")
+
+
+def json_depth(document: bytes) -> int:
+    """The deepest nesting of arrays and objects in a JSON text, without parsing it."""
+    brackets = _JSON_BRACKETS.findall(_JSON_STRING.sub(b'""', document))
+    steps = (1 if b in (b"[", b"{") else -1 for b in brackets)
+    return max(accumulate(steps, initial=0))
+
+
+def check_json(payload: bytes | str, what: str, limits: Limits | None = None) -> None:
+    """Size and nesting depth of a JSON document, before json.loads."""
+    limits = limits or load_limits()
+    data = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload
+    check_file_size(data, what, limits)
+    depth = json_depth(data)
+    if depth > limits.max_json_depth:
+        raise FileTooLarge(
+            f"the {what} nests {depth} levels deep, above the limit of {limits.max_json_depth} "
+            "(EPIFEEDS_MAX_JSON_DEPTH); it is not in the feed's layout"
+        )
