@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from epifeeds.alerts.rules import RULES, SEVERITY_RANK
+from epifeeds.quality.registry import RULES, SEVERITY_RANK
 from epifeeds.feeds.contracts import CONTRACTS
 from epifeeds.quality.suites import (
     CONTEXT_DIR,

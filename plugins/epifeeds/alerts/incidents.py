@@ -1,28 +1,20 @@
-"""Findings grouped into incidents (dq.alerts) by root cause, and the notices each incident is owed.
+"""Incidents (dq.alerts), one per root cause, and the notices each incident is owed.
 
-Grouping, recomputed from the open findings at every run:
+Grouping (`epifeeds.alerts.grouping`, from the rule registry's `explains` links) is recomputed from
+the open findings at every run. An incident resolves when none of its findings is open any more (the
+data arrived or was corrected); a finding that outlives its root cause then opens an incident of its own.
 
-- a root cause (C1 'missing', C3 'empty') opens one incident per (rule, feed, reporter, report date);
-- a finding explained by a root cause the same day attaches to that incident instead of opening its
-  own: the rule catalogue says which rules fail because a report is missing (the reporter's own
-  checks, and reconciliations such as R1 on the city row when one of its districts is missing), and
-  the dbt manifest says which dbt nodes read the missing feed (findings that name a `dbt_node`);
-- any other error/critical finding groups into one incident per (rule, feed, reporter, report date),
-  so a reconciliation break is one incident per district and day, however many measures fail.
-
-An incident resolves when none of its findings is open any more (the data arrived or was corrected);
-a finding that outlives its root cause then opens an incident of its own.
-
-Notices (the outbox dq.alert_notices): 'open' once, 'reminder' only after the suppression interval
-while the incident stays open, 'escalated' once when it turns critical or stays open longer than the
-escalation delay, 'resolved' once it resolves (if it was ever notified). Time is always the run's
+Notices (the outbox dq.alert_notices), under the notification budget (`NOTICE_POLICY`, per severity):
+'open' once and 'resolved' once (if it was ever notified); a 'reminder' only for severities whose policy
+has a reminder interval (critical: daily); 'escalated' once only for severities whose policy escalates
+(critical, after `EPIFEEDS_ALERT_ESCALATE_AFTER_HOURS`). Errors and warnings are told twice: when they
+open and when they resolve; `epifeeds status` lists what is still open. Time is always the run's
 data-interval time (`as_of`), never the wall clock.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -31,18 +23,24 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.types.json import Jsonb
 
-from epifeeds.alerts.lineage import Impact, impact_of_feed, is_downstream_of_feed, load_manifest
+from epifeeds.alerts.grouping import (
+    DBT_NODE_KEYS,
+    Finding,
+    Incident,
+    group_findings,
+    root_cause_key,
+)
+from epifeeds.alerts.lineage import Impact, impact_of_feed, load_manifest
 from epifeeds.alerts.routing import AlertConfig, load_alert_config
-from epifeeds.alerts.rules import (
+from epifeeds.alerts.schema import ensure_alert_schema
+from epifeeds.feeds.names import DistrictRoster, load_district_roster
+from epifeeds.quality.registry import (
     ALERTING_SEVERITIES,
     RECONCILIATION_RULES,
     finding_kind,
     is_root_cause,
-    max_severity,
     rule_spec,
 )
-from epifeeds.alerts.schema import ensure_alert_schema
-from epifeeds.feeds.names import DistrictRoster, load_district_roster
 from epifeeds.settings import REPORT_TIMEZONE
 
 __all__ = [
@@ -61,7 +59,6 @@ __all__ = [
 
 DEFAULT_SUPPRESSION = timedelta(hours=6)
 WATCHDOG_DAG_ID = "feed_watchdog"
-DBT_NODE_KEYS = ("dbt_node", "dbt_unique_id", "unique_id")
 MAX_LISTED_FINDINGS = 20
 
 
@@ -75,97 +72,6 @@ class Notice:
     payload: dict
     notice_id: int | None = None
     is_escalated: bool = False
-
-
-@dataclass(frozen=True)
-class Finding:
-    finding_id: int
-    finding_key: str
-    rule: str
-    feed: str
-    reporter: str
-    report_date: date
-    severity: str
-    summary: str
-    details: dict
-    status: str
-    first_seen_at: datetime
-
-
-@dataclass
-class Incident:
-    key: str
-    lead: Finding  # the root cause, or the first finding of a rule's group
-    is_root_cause: bool
-    members: list[Finding] = field(default_factory=list)  # includes the lead
-
-    @property
-    def severity(self) -> str:
-        return max_severity([m.severity for m in self.members])
-
-    @property
-    def explained(self) -> list[Finding]:
-        """Findings other than the lead (downstream failures, or further measures of the same check)."""
-        return [m for m in self.members if m.finding_id != self.lead.finding_id]
-
-
-def root_cause_key(rule: str, feed: str, reporter: str, report_date: object) -> str:
-    return f"{rule}:{feed}:{reporter}:{report_date}"
-
-
-def _key(finding: Finding) -> str:
-    return root_cause_key(finding.rule, finding.feed, finding.reporter, finding.report_date)
-
-
-def _city_of(roster: DistrictRoster, reporter: str) -> str | None:
-    district = next((d for d in roster.districts if d.district_id == reporter), None)
-    return district.parent_district_id or None if district else None
-
-
-def _dbt_node(finding: Finding) -> str | None:
-    return next((str(finding.details[k]) for k in DBT_NODE_KEYS if finding.details.get(k)), None)
-
-
-def explains(root: Finding, finding: Finding, roster: DistrictRoster, manifest: dict | None) -> bool:
-    """Whether `root` (a missing or empty report) explains `finding` failing (same report date assumed)."""
-    if root.report_date != finding.report_date or root.finding_id == finding.finding_id:
-        return False
-    spec = rule_spec(finding.rule)
-    same_feed = finding.feed == root.feed or finding.rule in RECONCILIATION_RULES
-    city = _city_of(roster, root.reporter)
-    if finding.reporter == root.reporter and spec.explained_by_missing and same_feed:
-        return True
-    if spec.compares_city_with_districts and city and finding.reporter == city:
-        return True
-    node = _dbt_node(finding)
-    if node and finding.reporter in (root.reporter, city, "", "*"):
-        return is_downstream_of_feed(manifest, node, root.feed)
-    return False
-
-
-def group_findings(
-    findings: list[Finding], roster: DistrictRoster, manifest: dict | None
-) -> dict[str, Incident]:
-    """Incidents by key for the given open findings (see the module docstring for the rules)."""
-    roots = [f for f in findings if is_root_cause(f.rule, f.finding_key)]
-    root_ids = {r.finding_id for r in roots}
-    roots_by_day: dict[date, list[Finding]] = defaultdict(list)
-    incidents: dict[str, Incident] = {}
-    for root in roots:
-        roots_by_day[root.report_date].append(root)
-        incident = incidents.setdefault(_key(root), Incident(_key(root), root, is_root_cause=True))
-        incident.members.append(root)
-    for finding in findings:
-        if finding.finding_id in root_ids:
-            continue
-        causes = [r for r in roots_by_day[finding.report_date] if explains(r, finding, roster, manifest)]
-        for cause in causes:
-            incidents[_key(cause)].members.append(finding)
-        if causes or finding.severity not in ALERTING_SEVERITIES:
-            continue
-        incident = incidents.setdefault(_key(finding), Incident(_key(finding), finding, is_root_cause=False))
-        incident.members.append(finding)
-    return {k: i for k, i in incidents.items() if i.severity in ALERTING_SEVERITIES}
 
 
 # --- rendering -------------------------------------------------------------------------------------------
@@ -299,11 +205,8 @@ class AlertView:
             lines.append(f"Numbers: {numbers}")
         others = [m for m in self.members if m.finding_id != self.lead.finding_id]
         if others:
-            header = (
-                "Explained by this root cause"
-                if is_root_cause(self.lead.rule, self.lead.finding_key)
-                else "Also"
-            )
+            absorbed = any(m.rule != self.lead.rule or m.report_date != self.lead.report_date for m in others)
+            header = "Explained by this root cause" if absorbed else "Also"
             lines.append(f"{header}: {len(others)} more failing check(s):")
             for member in others[:MAX_LISTED_FINDINGS]:
                 detail = numbers_of(member.details, limit=6)
@@ -399,17 +302,18 @@ def sync_alerts(
     with conn.transaction():
         incidents = group_findings(_open_findings(conn), roster, manifest)
         for incident in incidents.values():
-            lead = incident.lead
+            lead, reporter = incident.lead, incident.reporter or incident.lead.reporter
             impact = impact_of_feed(lead.feed, manifest)
             details = {
                 "dag_id": dag_id,
-                "links": _links(config, lead.feed, lead.reporter, lead.report_date, dag_id, run_id, links),
+                "links": _links(config, lead.feed, reporter, lead.report_date, dag_id, run_id, links),
                 "affected_marts": list(impact.marts),
                 "affected_dashboards": list(impact.dashboards),
                 "impact_note": impact.note,
                 "explained_findings": len(incident.explained),
+                "absorbed": [f"{m.rule} {m.reporter} {m.report_date}" for m in incident.absorbed],
             }
-            name = reporter_name(roster, lead.reporter)
+            name = reporter_name(roster, reporter)
             title = f"[{incident.severity.upper()}] {name}: {_what(lead, len(incident.members))}"
             alert_id = conn.execute(
                 """
@@ -442,7 +346,7 @@ def sync_alerts(
                     "key": incident.key,
                     "rule": lead.rule,
                     "feed": lead.feed,
-                    "reporter": lead.reporter,
+                    "reporter": reporter,
                     "report_date": lead.report_date,
                     "severity": incident.severity,
                     "title": title,
@@ -546,10 +450,13 @@ def _due_kind(
     resolution_notified_at: datetime | None,
     as_of: datetime,
     suppression: timedelta,
-    escalate_after: timedelta,
+    config: AlertConfig,
 ) -> tuple[str | None, bool]:
-    """(notice kind due now or None, whether the incident is escalated after this notice)."""
-    should_escalate = severity == "critical" or as_of - opened_at >= escalate_after
+    """(notice kind due now or None, whether the incident is escalated after this notice), under the
+    notification budget: open once, resolved once; escalated once (critical at once, others only past
+    `config.escalate_after` when it is set); reminders only for `config.reminder_severities`."""
+    long_open = config.escalate_after is not None and as_of - opened_at >= config.escalate_after
+    should_escalate = severity == "critical" or long_open
     if status == "resolved":
         due = notify_count > 0 and resolution_notified_at is None
         return ("resolved" if due else None), escalated_at is not None
@@ -557,7 +464,8 @@ def _due_kind(
         return "open", should_escalate
     if should_escalate and escalated_at is None:
         return "escalated", True
-    if last_notified_at is None or last_notified_at + suppression <= as_of:
+    reminds = severity in config.reminder_severities
+    if reminds and (last_notified_at is None or last_notified_at + suppression <= as_of):
         return "reminder", escalated_at is not None
     return None, escalated_at is not None
 
@@ -598,7 +506,7 @@ def queue_notices(
                 resolution_sent,
                 as_of,
                 suppression,
-                config.escalate_after,
+                config,
             )
             if kind is None:
                 continue

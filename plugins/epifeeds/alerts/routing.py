@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from epifeeds.alerts.channels import Channel, SmtpSettings, channels_for_target
-from epifeeds.alerts.rules import SEVERITY_RANK
+from epifeeds.quality.registry import SEVERITY_RANK
 
 AIRFLOW_FEED = "airflow"  # the feed name Airflow task and DAG failures are routed under
 
@@ -40,8 +40,12 @@ class AlertConfig:
     default_targets: tuple[str, ...] = ()
     routes: tuple[Route, ...] = ()
     escalation_targets: tuple[str, ...] = ()
+    # The notification budget (docs/alerts.md): an alert is told when it opens and when it resolves;
+    # reminders only for these severities (after `suppression`), escalation at once for critical and,
+    # only when `escalate_after` is set, for an alert open that long.
     suppression: timedelta = timedelta(hours=6)
-    escalate_after: timedelta = timedelta(hours=24)
+    escalate_after: timedelta | None = None
+    reminder_severities: tuple[str, ...] = ("critical",)
     delivery_attempts: int = 3
     retry_backoff_seconds: float = 0.5
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
@@ -138,6 +142,20 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
         raise AlertConfigError(f"{name}={raw!r} is not a number") from None
 
 
+def _severities(raw: str | None) -> tuple[str, ...]:
+    """EPIFEEDS_ALERT_REMIND_SEVERITIES: severities that get reminders (default critical; 'none' for none)."""
+    names = tuple(n.lower() for n in re.split(r"[\s,]+", raw or "critical") if n)
+    if names == ("none",):
+        return ()
+    unknown = [n for n in names if n not in SEVERITY_RANK]
+    if unknown:
+        raise AlertConfigError(
+            f"EPIFEEDS_ALERT_REMIND_SEVERITIES: unknown severity {unknown[0]!r}; use any of "
+            f"{', '.join(SEVERITY_RANK)} (or none)"
+        )
+    return names
+
+
 def load_alert_config(env: Mapping[str, str] | None = None, webhook_url: str | None = None) -> AlertConfig:
     """Read the EPIFEEDS_ALERT_* / EPIFEEDS_SMTP_* settings. `webhook_url` overrides EPIFEEDS_ALERT_WEBHOOK_URL."""
     env = os.environ if env is None else env
@@ -158,7 +176,12 @@ def load_alert_config(env: Mapping[str, str] | None = None, webhook_url: str | N
         routes=parse_routes(env.get("EPIFEEDS_ALERT_ROUTES", "")),
         escalation_targets=_split_targets(env.get("EPIFEEDS_ALERT_ESCALATION_ROUTE", "")),
         suppression=timedelta(minutes=_number(env, "EPIFEEDS_ALERT_SUPPRESSION_MINUTES", 360)),
-        escalate_after=timedelta(hours=_number(env, "EPIFEEDS_ALERT_ESCALATE_AFTER_HOURS", 24)),
+        escalate_after=(
+            timedelta(hours=_number(env, "EPIFEEDS_ALERT_ESCALATE_AFTER_HOURS", 0))
+            if (env.get("EPIFEEDS_ALERT_ESCALATE_AFTER_HOURS") or "").strip()
+            else None
+        ),
+        reminder_severities=_severities(env.get("EPIFEEDS_ALERT_REMIND_SEVERITIES")),
         delivery_attempts=max(1, int(_number(env, "EPIFEEDS_ALERT_DELIVERY_ATTEMPTS", 3))),
         retry_backoff_seconds=_number(env, "EPIFEEDS_ALERT_RETRY_BACKOFF_SECONDS", 0.5),
         smtp=SmtpSettings(

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import yaml
 
-from epifeeds.alerts.rules import RULES
+from epifeeds.quality.registry import RULES
 from epifeeds.settings import EXPECTATIONS_DIR
 
 DEFAULT_EXCEPTIONS_FILE = EXPECTATIONS_DIR / "known_exceptions.yml"
