@@ -1,4 +1,8 @@
-"""The district daily report feed: pull one report date from the API and land it."""
+"""The district daily report feed: pull each report date from the API and land it, one day at a time.
+
+A day whose pull fails (the API down past its retries, a page missing, an answer that is not the feed's)
+does not stop the other days: they land, and the run fails at the end naming the days that did not.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,11 @@ from datetime import date, datetime, timedelta
 import psycopg
 
 from epifeeds.feeds.contracts import DISTRICT_REPORTS
-from epifeeds.feeds.http_client import fetch_district_report_pages, records_from_pages
+from epifeeds.feeds.http_client import FeedUnavailable, fetch_district_report_pages, records_from_pages
 from epifeeds.feeds.names import load_district_roster
 from epifeeds.feeds.parsing import ParseResult, parse_district_records
-from epifeeds.landing.loader import Delivery, LandingOutcome, land_delivery
+from epifeeds.landing.ingest_run import IngestRun
+from epifeeds.landing.loader import Delivery, LandingOutcome
 from epifeeds.landing.schema import ensure_landing_schema
 
 
@@ -26,14 +31,24 @@ def ingest_district_reports(
     token: str,
     report_dates: list[date],
     as_of: datetime,
+    **fetch_options: float,
 ) -> list[LandingOutcome]:
-    """Pull, archive and land each report date; returns one outcome per delivery."""
+    """Pull, archive and land each report date; returns one outcome per delivery (raises DeliveriesFailed
+    after the others when a day could not be pulled or loaded). `fetch_options` go to the HTTP client
+    (timeout_seconds, deadline_seconds, attempts, backoff_seconds)."""
     roster = load_district_roster()
     outcomes = []
-    with psycopg.connect(warehouse_dsn) as conn:
+    with psycopg.connect(warehouse_dsn, autocommit=True) as conn:  # one transaction per delivery
         ensure_landing_schema(conn)
+        run = IngestRun(conn, archive_url, as_of)
         for report_date in report_dates:
-            payload = fetch_district_report_pages(api_url, token, report_date, as_of=as_of)
+            try:
+                payload = fetch_district_report_pages(
+                    api_url, token, report_date, as_of=as_of, **fetch_options
+                )
+            except FeedUnavailable as problem:
+                run.failed(f"district_reports for {report_date}: {problem}")
+                continue
 
             def parse(raw: bytes, day: date = report_date) -> ParseResult:
                 return parse_district_records(
@@ -52,5 +67,6 @@ def ingest_district_reports(
                 payload=payload,
                 received_at=as_of,
             )
-            outcomes.append(land_delivery(conn, DISTRICT_REPORTS, archive_url, delivery, parse))
+            outcomes.append(run.land(DISTRICT_REPORTS, delivery, parse))
+        run.finish()
     return outcomes

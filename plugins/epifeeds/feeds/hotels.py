@@ -35,7 +35,8 @@ from epifeeds.feeds.records import (
 )
 from epifeeds.feeds.tabular import HeaderCell, decode_text, is_totals_row, read_xlsx_table
 from epifeeds.feeds.values import ValueProblem
-from epifeeds.landing.loader import Delivery, land_delivery
+from epifeeds.landing.ingest_run import IngestRun
+from epifeeds.landing.loader import Delivery
 from epifeeds.landing.schema import ensure_landing_schema
 
 DROP_FOLDER = "hotel_reports"
@@ -271,9 +272,10 @@ def ingest_hotel_reports(
     drop.check_reachable(HOTEL_REPORTS.feed)
     files = drop.files_for(DROP_FOLDER, report_dates, arrived_by=as_of)
     deliveries, repeats = [], 0
-    with psycopg.connect(warehouse_dsn) as conn:
+    with psycopg.connect(warehouse_dsn, autocommit=True) as conn:  # one transaction per delivery
         ensure_landing_schema(conn)
         hotels = load_registered(conn, ISOLATION_HOTELS)
+        run = IngestRun(conn, archive_url, as_of)
         for drop_file in files:
             payload = drop.read(drop_file)
             cache: dict[str, HotelParse] = {}
@@ -301,17 +303,12 @@ def ingest_hotel_reports(
                     payload,
                     drop_file.arrived_at,
                 )
-                outcome = land_delivery(
-                    conn,
-                    contract,
-                    archive_url,
-                    delivery,
-                    lambda raw, pick=pick: getattr(parse_once(raw), pick),
-                )
+                outcome = run.land(contract, delivery, lambda raw, pick=pick: getattr(parse_once(raw), pick))
                 if outcome.is_repeat:
                     repeats += 1
                     continue
                 deliveries.append(
                     outcome_record(contract.feed, reporter, drop_file.report_date, drop_file.uri, outcome)
                 )
+        run.finish()  # findings and alerts for what was quarantined; fails, with the list, on load errors
     return {"deliveries": deliveries, "files_seen": len(files), "files_already_taken": repeats // 2}

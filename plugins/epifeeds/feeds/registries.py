@@ -24,7 +24,8 @@ from epifeeds.feeds.records import FileParseResult, clean_id, outcome_record, re
 from epifeeds.feeds.tabular import decode_text
 from epifeeds.feeds.values import ValueProblem, parse_date
 from epifeeds.landing.archive import sha256_of
-from epifeeds.landing.loader import Delivery, land_delivery
+from epifeeds.landing.ingest_run import IngestRun
+from epifeeds.landing.loader import Delivery
 from epifeeds.landing.schema import ensure_landing_schema
 
 REGISTRY_FILES: dict[str, str] = {  # registry contract -> file below the registry URL
@@ -147,8 +148,9 @@ def ingest_registries(
     drop = FileDrop(registry_url)
     drop.check_reachable("registries")
     records = []
-    with psycopg.connect(warehouse_dsn) as conn:
+    with psycopg.connect(warehouse_dsn, autocommit=True) as conn:  # one transaction per delivery
         ensure_landing_schema(conn)
+        run = IngestRun(conn, archive_url, as_of)
         for contract in REGISTRIES:
             payload, arrived_at, uri = drop.read_path(REGISTRY_FILES[contract.feed])
             if already_taken(conn, contract.feed, payload):
@@ -158,7 +160,7 @@ def ingest_registries(
                 return parse_registry(contract, raw, roster=roster, default_as_of=report_date)
 
             delivery = Delivery(contract.feed, "*", report_date, uri, payload, min(arrived_at, as_of))
-            outcome = land_delivery(conn, contract, archive_url, delivery, parse)
+            outcome = run.land(contract, delivery, parse)
             if outcome.is_repeat:
                 continue  # the registry has not changed since a run took it
             record = outcome_record(contract.feed, "*", report_date, uri, outcome)
@@ -170,4 +172,5 @@ def ingest_registries(
                 )
             ]
             records.append(record)
+        run.finish()  # findings and alerts for what was quarantined; fails, with the list, on load errors
     return records

@@ -33,7 +33,8 @@ from epifeeds.feeds.records import (
 )
 from epifeeds.feeds.tabular import RawTable, is_totals_row, read_csv_table, read_xlsx_table
 from epifeeds.feeds.values import ValueProblem
-from epifeeds.landing.loader import Delivery, land_delivery
+from epifeeds.landing.ingest_run import IngestRun
+from epifeeds.landing.loader import Delivery
 from epifeeds.landing.schema import ensure_landing_schema
 
 DROP_FOLDER = "testing_sites"
@@ -180,9 +181,10 @@ def ingest_testing_site_reports(
     drop.check_reachable(CONTRACT.feed)
     files = drop.files_for(DROP_FOLDER, report_dates, arrived_by=as_of)
     deliveries, repeats = [], 0
-    with psycopg.connect(warehouse_dsn) as conn:
+    with psycopg.connect(warehouse_dsn, autocommit=True) as conn:  # one transaction per delivery
         ensure_landing_schema(conn)
         sites = load_registered(conn, TESTING_SITES)
+        run = IngestRun(conn, archive_url, as_of)
         for drop_file in files:
             district_id = district_of_folder(roster, drop_file.reporter_label)
 
@@ -206,13 +208,14 @@ def ingest_testing_site_reports(
                 drop.read(drop_file),
                 drop_file.arrived_at,
             )
-            outcome = land_delivery(conn, CONTRACT, archive_url, delivery, parse)
+            outcome = run.land(CONTRACT, delivery, parse)
             if outcome.is_repeat:
                 repeats += 1
                 continue
             deliveries.append(
                 outcome_record(CONTRACT.feed, reporter, drop_file.report_date, drop_file.uri, outcome)
             )
+        run.finish()  # findings and alerts for what was quarantined; fails, with the list, on load errors
     return {"deliveries": deliveries, "files_seen": len(files), "files_already_taken": repeats}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -19,7 +20,7 @@ from psycopg.types.json import Jsonb
 
 from epifeeds.feeds.contracts import FeedContract
 from epifeeds.feeds.parsing import ParseResult, UnreadablePayload
-from epifeeds.landing.archive import archive_payload
+from epifeeds.landing.archive import archive_path, archive_payload, sha256_of
 
 # Columns that describe the delivery rather than the report: a change in them is not a revision.
 NOT_REVISION_COLUMNS = frozenset({"district_name_reported", "submitted_at"})
@@ -84,6 +85,18 @@ def record_delivery(conn: psycopg.Connection, archive_url: str, delivery: Delive
     return found[0], "new"
 
 
+# How the message of a delivery quarantined by an error (not by its sender's file) begins: such a
+# delivery is attempted again by the next run, so a fixed bug or a passing fault lands it.
+LOAD_ERROR_PREFIX = "load error"
+# Errors of the connection itself (backend terminated, network gone): the delivery stays 'received' and
+# the task fails, so its retry lands it; nothing is quarantined for a fault of ours.
+CONNECTION_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError)
+
+
+def _sender(delivery: Delivery) -> str:
+    return "" if delivery.reporter == "*" else f" of reporter {delivery.reporter}"
+
+
 def land_delivery(
     conn: psycopg.Connection,
     contract: FeedContract,
@@ -91,27 +104,96 @@ def land_delivery(
     delivery: Delivery,
     parse: Callable[[bytes], ParseResult],
 ) -> LandingOutcome:
-    """Archive, ledger, parse and land one delivery (idempotent)."""
+    """Archive, ledger (committed), parse and land one delivery in its own transaction (idempotent).
+
+    A file the parser refuses (UnreadablePayload, a limit) is quarantined for good: its sender must
+    resend it. Any other error while parsing or loading quarantines it too, with the error, the feed,
+    the reporter and the file named, and the next run tries it again. A dropped connection is raised.
+    """
+    if not conn.autocommit and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        conn.commit()  # each delivery is its own transaction: nothing of the caller's may ride along
     batch_id, status = record_delivery(conn, archive_url, delivery)
-    if status in ("landed", "quarantined"):
+    if not conn.autocommit:
+        conn.commit()  # the ledger row outlives whatever happens to the parse
+    if _is_settled(conn, batch_id, status):
         return _outcome_of(conn, batch_id, is_repeat=True)
     try:
         parsed = parse(delivery.payload)
     except UnreadablePayload as problem:
-        sender = "" if delivery.reporter == "*" else f" of reporter {delivery.reporter}"
         message = (
-            f"{delivery.feed} delivery{sender} for {delivery.report_date} from {delivery.source_uri} is unreadable: {problem}. "
-            "The payload is archived; ask the agency to resend it, then re-run the ingest for that date."
+            f"{delivery.feed} delivery{_sender(delivery)} for {delivery.report_date} from {delivery.source_uri} "
+            f"is unreadable: {problem}. The payload is archived; ask the agency to resend it, then re-run the "
+            "ingest for that date."
         )
-        with conn.transaction():
-            conn.execute(
-                "update landing.batches set status = 'quarantined', message = %s,"
-                " rows_read = 0, rows_landed = 0, rows_rejected = 0 where batch_id = %s",
-                (message, batch_id),
-            )
-        return _outcome_of(conn, batch_id, is_repeat=False)
+        return _quarantine(conn, delivery, batch_id, message)
+    except CONNECTION_ERRORS:
+        raise
+    except Exception as error:  # noqa: BLE001 - a parser bug or a hostile file must not stop the other deliveries
+        return _quarantine(conn, delivery, batch_id, _load_error(delivery, "parsing", error))
+    archived = archive_path(archive_url, delivery.feed, sha256_of(delivery.payload))
+    try:
+        return _land_parsed(conn, contract, batch_id, delivery, parsed, archived)
+    except CONNECTION_ERRORS:
+        raise
+    except Exception as error:  # noqa: BLE001 - e.g. a value the database refuses: quarantine, go on
+        return _quarantine(conn, delivery, batch_id, _load_error(delivery, "loading", error))
 
+
+def _is_settled(conn: psycopg.Connection, batch_id: int, status: str) -> bool:
+    """Landed, or quarantined for its sender's file: nothing more to do. A load error is tried again."""
+    if status == "landed":
+        return True
+    if status != "quarantined":
+        return False
+    message = conn.execute("select message from landing.batches where batch_id = %s", (batch_id,)).fetchone()
+    return not (message and message[0] or "").startswith(LOAD_ERROR_PREFIX)
+
+
+def _load_error(delivery: Delivery, step: str, error: BaseException) -> str:
+    where = getattr(getattr(error, "diag", None), "context", None)
+    row = f" ({where.strip().splitlines()[0]})" if where else ""
+    return (
+        f"{LOAD_ERROR_PREFIX} while {step} the {delivery.feed} delivery{_sender(delivery)} for "
+        f"{delivery.report_date} from {delivery.source_uri}{row}: {type(error).__name__}: {str(error)[:500]}. "
+        "The payload is archived and the other deliveries went on; the next run tries this one again."
+    )
+
+
+def _slice_lock(conn: psycopg.Connection, contract: FeedContract, delivery: Delivery) -> None:
+    """Serialise landings of one slice, (feed, reporter, report date), or the whole feed when its key has
+    no report date (a registry): versions are numbered under this lock, so two runs at once land once."""
+    day = delivery.report_date if "report_date" in contract.key else "*"
+    conn.execute(
+        "select pg_advisory_xact_lock(hashtext(%s))",
+        (f"epifeeds.landing:{delivery.feed}:{delivery.reporter}:{day}",),
+    )
+
+
+def _quarantine(conn: psycopg.Connection, delivery: Delivery, batch_id: int, message: str) -> LandingOutcome:
     with conn.transaction():
+        conn.execute(
+            "update landing.batches set status = 'quarantined', message = %s,"
+            " rows_read = 0, rows_landed = 0, rows_rejected = 0 where batch_id = %s and status <> 'landed'",
+            (safe_text(message), batch_id),
+        )
+    return _outcome_of(conn, batch_id, is_repeat=False)
+
+
+def _land_parsed(
+    conn: psycopg.Connection,
+    contract: FeedContract,
+    batch_id: int,
+    delivery: Delivery,
+    parsed: ParseResult,
+    archived: str,
+) -> LandingOutcome:
+    with conn.transaction():
+        _slice_lock(conn, contract, delivery)
+        status, message = conn.execute(
+            "select status, message from landing.batches where batch_id = %s for update", (batch_id,)
+        ).fetchone()
+        if status == "landed" or (status == "quarantined" and not message.startswith(LOAD_ERROR_PREFIX)):
+            return _outcome_of(conn, batch_id, is_repeat=True)  # a concurrent run of the same slice took it
         new_versions = _land_rows(conn, contract, batch_id, parsed.rows)
         _store_rejects(conn, contract, batch_id, delivery, parsed)
         landed, rejected = len(parsed.rows), len(parsed.rejects)
@@ -124,10 +206,36 @@ def land_delivery(
         notes = "".join(f"; {note}" for note in getattr(parsed, "notes", ()))
         conn.execute(
             "update landing.batches set status = 'landed', rows_read = %s, rows_landed = %s, rows_rejected = %s,"
-            " message = message || %s where batch_id = %s",
-            (parsed.rows_read, landed, rejected, f"; {new_versions} new versions{notes}", batch_id),
+            " message = %s where batch_id = %s",
+            (
+                parsed.rows_read,
+                landed,
+                rejected,
+                safe_text(f"archived at {archived}; {new_versions} new versions{notes}"),
+                batch_id,
+            ),
         )
     return _outcome_of(conn, batch_id, is_repeat=False, rows_new_versions=new_versions)
+
+
+def safe_text(text: str) -> str:
+    """Text Postgres accepts: NUL and lone surrogates escaped (a hostile value quoted in a message)."""
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def safe_json(value: Any) -> Any:
+    """A raw row as jsonb accepts it: strings made safe, non-finite numbers as text, keys as text."""
+    if isinstance(value, str):
+        return safe_text(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {safe_text(str(k)): safe_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [safe_json(v) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return safe_text(str(value))
 
 
 def _land_rows(
@@ -175,12 +283,12 @@ def _store_rejects(
                 (
                     batch_id,
                     contract.feed,
-                    _reporter_of(reject.raw_values, delivery.reporter),
+                    safe_text(_reporter_of(reject.raw_values, delivery.reporter)),
                     delivery.report_date,
                     reject.row_number,
-                    Jsonb(reject.raw_values),
-                    reject.reason,
-                    reject.reporter_id,
+                    Jsonb(safe_json(reject.raw_values)),
+                    safe_text(reject.reason),
+                    reject.reporter_id and safe_text(reject.reporter_id),
                     reject.claimed_report_date,
                 )
                 for reject in parsed.rejects
