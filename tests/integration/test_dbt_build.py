@@ -223,7 +223,7 @@ def test_every_dbt_test_outcome_joins_the_check_history(built_warehouse: Setting
         "select check_name, rule, feed, status, severity, run_id from dq.check_results where rule = 'dbt'",
     )
     names = {row["check_name"] for row in stored}
-    assert any(name.startswith("unique_combination_fct_district_daily") for name in names)
+    assert any(name.startswith("unique_combination_of_columns_fct_district_daily") for name in names)
     assert any(name.startswith("relationships_fct_district_daily") for name in names)
     assert {row["feed"] for row in stored} >= {"fct_district_daily", "dim_district"}
     assert {row["status"] for row in stored} == {"pass"} and len({row["run_id"] for row in stored}) == 1

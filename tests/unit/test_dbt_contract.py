@@ -8,8 +8,9 @@ import pytest
 import yaml
 
 from epifeeds.feeds.contracts import CONTRACTS, DISTRICT_REPORTS
-from epifeeds.landing.schema import feed_table_ddl
-from epifeeds.settings import DBT_PROJECT_DIR
+from epifeeds.landing.schema import current_view_name, feed_table_ddl
+from epifeeds.quality.file_feed_rules import R2_TOLERANCE
+from epifeeds.settings import DBT_PROJECT_DIR, _Environment
 
 pytestmark = pytest.mark.unit
 
@@ -35,7 +36,7 @@ def _landing_metadata_columns() -> list[tuple[str, str]]:
 
 
 def test_district_reports_source_declares_the_contract_columns_then_the_landing_metadata() -> None:
-    table = _source_table("landing", "district_reports")
+    table = _source_table("districts", "district_reports")
     declared = [(c["name"], c["data_type"]) for c in table["columns"]]
 
     expected = [(c.name, c.pg_type) for c in DISTRICT_REPORTS.columns] + _landing_metadata_columns()
@@ -53,7 +54,7 @@ def test_district_reports_source_declares_the_contract_columns_then_the_landing_
 
 
 def test_district_reports_source_describes_every_column_and_declares_its_freshness_field() -> None:
-    table = _source_table("landing", "district_reports")
+    table = _source_table("districts", "district_reports")
 
     undescribed = [c["name"] for c in table["columns"] if not str(c.get("description", "")).strip()]
 
@@ -138,3 +139,45 @@ def test_landing_metadata_columns_are_the_ones_the_ddl_adds_to_every_feed_table(
             if line.strip().startswith("_")
         ]
         assert metadata == ["_batch_id", "_loaded_at", "_version", "_row_hash"], contract.feed
+
+
+@pytest.mark.parametrize("feed", sorted(CONTRACTS))
+def test_every_feed_source_reads_the_landing_view_of_latest_versions(feed: str) -> None:
+    """"Latest version" is defined once, by `landing.<feed>__current`: staging reads that view."""
+    _, _, table = _landing_source_tables()[feed]
+
+    assert f"landing.{table.get('identifier')}" == current_view_name(CONTRACTS[feed]), (
+        f"the dbt source table {feed} must name the view {current_view_name(CONTRACTS[feed])} "
+        "(`identifier:`), not rank versions itself"
+    )
+
+
+def test_no_model_ranks_versions_itself() -> None:
+    ranking = [
+        sql.relative_to(DBT_PROJECT_DIR).as_posix()
+        for sql in MODELS_DIR.rglob("*.sql")
+        if "_version desc" in sql.read_text(encoding="utf-8").lower()
+    ]
+
+    assert ranking == [], "read the landing `<feed>__current` views instead of ranking `_version`"
+
+
+def _dbt_vars() -> dict:
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    return project["vars"]
+
+
+def test_the_dbt_lookback_covers_the_days_the_file_drop_ingest_rereads() -> None:
+    """fct_testing_site_daily rebuilds `lookback_days`; the ingest re-reads EPIFEEDS_FILE_DROP_LOOKBACK_DAYS."""
+    default = _Environment.model_fields["file_drop_lookback_days"].default
+
+    assert _dbt_vars()["lookback_days"] == default, (
+        "dbt_project.yml vars.lookback_days and the default of EPIFEEDS_FILE_DROP_LOOKBACK_DAYS "
+        "(plugins/epifeeds/settings.py) must be equal"
+    )
+
+
+def test_the_dbt_r2_tolerance_is_the_platform_rule_s() -> None:
+    assert _dbt_vars()["samples_tolerance_pct"] == pytest.approx(R2_TOLERANCE * 100), (
+        "dbt_project.yml vars.samples_tolerance_pct and R2_TOLERANCE must be the same percentage"
+    )

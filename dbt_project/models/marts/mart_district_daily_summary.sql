@@ -18,6 +18,12 @@ daily_reports as (
 
 ),
 
+report_submissions as (
+
+    select * from {{ ref('stg_districts__report_submissions') }}
+
+),
+
 districts as (
 
     select * from {{ ref('dim_district') }}
@@ -77,13 +83,17 @@ district_days_reported as (
         daily_reports.grid_workers_on_duty,
         daily_reports.volunteers,
         daily_reports.report_version,
-        daily_reports.first_submitted_at,
+        report_submissions.first_submitted_at,
         daily_reports.submitted_at
     from district_days
     left join daily_reports
         on
             district_days.district_id = daily_reports.district_id
             and district_days.report_date = daily_reports.report_date
+    left join report_submissions
+        on
+            district_days.district_id = report_submissions.district_id
+            and district_days.report_date = report_submissions.report_date
 
 ),
 

@@ -1,35 +1,13 @@
 -- One row per district per report date: the latest version of each report. Revisions stay in
--- landing as history; everything downstream reads the figures the district last submitted, and
--- timeliness is judged by when the first version was submitted.
+-- landing as history; everything downstream reads the figures the district last submitted (when the
+-- first version was submitted, by which timeliness is judged, is stg_districts__report_submissions).
 
 with
 
-report_versions as (
-
-    select * from {{ source('landing', 'district_reports') }}
-
-),
-
-ranked_versions as (
-
-    select
-        report_versions.*,
-        row_number() over (
-            partition by report_versions.district_id, report_versions.report_date
-            order by report_versions._version desc
-        ) as version_rank,
-        -- a report without a submission time counts as submitted when it landed
-        min(coalesce(report_versions.submitted_at, report_versions._loaded_at)) over (
-            partition by report_versions.district_id, report_versions.report_date
-        ) as first_submitted_at
-    from report_versions
-
-),
-
 latest_versions as (
 
-    select * from ranked_versions
-    where version_rank = 1
+    -- the latest `_version` of each key: the landing view `district_reports__current`
+    select * from {{ source('districts', 'district_reports') }}
 
 ),
 
@@ -61,7 +39,6 @@ final as (
 
         -- timestamps
         cast(submitted_at as timestamptz) as submitted_at,
-        cast(first_submitted_at as timestamptz) as first_submitted_at,
 
         -- load metadata
         _batch_id as batch_id,

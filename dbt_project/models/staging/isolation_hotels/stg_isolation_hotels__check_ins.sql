@@ -4,31 +4,10 @@
 
 with
 
-check_in_versions as (
-
-    select * from {{ source('isolation_hotels', 'hotel_check_ins') }}
-
-),
-
-ranked_versions as (
-
-    select
-        check_in_versions.*,
-        row_number() over (
-            partition by
-                check_in_versions.hotel_id,
-                check_in_versions.report_date,
-                check_in_versions.source_district_id
-            order by check_in_versions._version desc
-        ) as version_rank
-    from check_in_versions
-
-),
-
 latest_versions as (
 
-    select * from ranked_versions
-    where version_rank = 1
+    -- the latest `_version` of each key: the landing view `<feed>__current`
+    select * from {{ source('isolation_hotels', 'hotel_check_ins') }}
 
 ),
 

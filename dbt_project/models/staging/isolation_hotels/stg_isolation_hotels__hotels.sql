@@ -3,28 +3,10 @@
 
 with
 
-hotel_versions as (
-
-    select * from {{ source('isolation_hotels', 'isolation_hotels') }}
-
-),
-
-ranked_versions as (
-
-    select
-        hotel_versions.*,
-        row_number() over (
-            partition by hotel_versions.hotel_id
-            order by hotel_versions._version desc
-        ) as version_rank
-    from hotel_versions
-
-),
-
 latest_versions as (
 
-    select * from ranked_versions
-    where version_rank = 1
+    -- the latest `_version` of each key: the landing view `<feed>__current`
+    select * from {{ source('isolation_hotels', 'isolation_hotels') }}
 
 ),
 

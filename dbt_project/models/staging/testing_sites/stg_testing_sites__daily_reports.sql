@@ -3,28 +3,10 @@
 
 with
 
-report_versions as (
-
-    select * from {{ source('testing_sites', 'testing_site_reports') }}
-
-),
-
-ranked_versions as (
-
-    select
-        report_versions.*,
-        row_number() over (
-            partition by report_versions.site_id, report_versions.report_date
-            order by report_versions._version desc
-        ) as version_rank
-    from report_versions
-
-),
-
 latest_versions as (
 
-    select * from ranked_versions
-    where version_rank = 1
+    -- the latest `_version` of each key: the landing view `<feed>__current`
+    select * from {{ source('testing_sites', 'testing_site_reports') }}
 
 ),
 

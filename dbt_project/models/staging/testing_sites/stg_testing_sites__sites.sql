@@ -3,28 +3,10 @@
 
 with
 
-site_versions as (
-
-    select * from {{ source('testing_sites', 'testing_sites') }}
-
-),
-
-ranked_versions as (
-
-    select
-        site_versions.*,
-        row_number() over (
-            partition by site_versions.site_id
-            order by site_versions._version desc
-        ) as version_rank
-    from site_versions
-
-),
-
 latest_versions as (
 
-    select * from ranked_versions
-    where version_rank = 1
+    -- the latest `_version` of each key: the landing view `<feed>__current`
+    select * from {{ source('testing_sites', 'testing_sites') }}
 
 ),
 
