@@ -1,4 +1,8 @@
-"""default_args every epifeeds DAG shares: owner, retries and what happens when a task fails.
+"""default_args every epifeeds DAG shares: owner, retries, a time limit and what happens when a task fails.
+
+Every task has an `execution_timeout` (EPIFEEDS_TASK_TIMEOUT_MINUTES, default 30): a task that hangs
+(a server trickling its answer, a lock never granted) is killed by Airflow and retried, never left
+running. The HTTP client's own overall deadline (5 minutes a day) is well inside it.
 
 A task that fails for good (its retries used up) is reported to the alert channels by
 `AlertFailureNotifier` (see docs/alerts.md): "DAG x task y failed for run z (try n)" with the log URL.
@@ -7,16 +11,24 @@ With no channel configured it only logs a warning, so it never fails a DAG.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from typing import Any
 
 from epifeeds.alerts.airflow_failures import failure_notifier
 
 
-def default_args(retry_delay: timedelta = timedelta(minutes=2)) -> dict[str, Any]:
+def task_timeout() -> timedelta:
+    return timedelta(minutes=float(os.environ.get("EPIFEEDS_TASK_TIMEOUT_MINUTES") or 30))
+
+
+def default_args(
+    retry_delay: timedelta = timedelta(minutes=2), execution_timeout: timedelta | None = None
+) -> dict[str, Any]:
     return {
         "owner": "data-platform",
         "retries": 2,
         "retry_delay": retry_delay,
+        "execution_timeout": execution_timeout or task_timeout(),
         "on_failure_callback": [failure_notifier()],
     }
