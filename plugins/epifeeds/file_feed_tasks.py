@@ -127,6 +127,7 @@ def check_file_deliveries(conn, deliveries: list[dict], run_id: str, run_time: d
     empty, unreadable or thin deliveries (C3), over the report dates this run pulled."""
     from epifeeds.quality.completeness import feed_expected_on
     from epifeeds.quality.landing_rules import check_delivery_volume, check_rejects
+    from epifeeds.quality.schema_drift import check_headers
 
     as_of = run_time or datetime.now(UTC)
     pulled = sorted({date.fromisoformat(d["report_date"]) for d in deliveries if d.get("report_date")})
@@ -134,7 +135,8 @@ def check_file_deliveries(conn, deliveries: list[dict], run_id: str, run_time: d
         pulled = sorted(set(pulled) | set(report_dates_for_run(run_time)))
     summaries = []
     for feed in sorted({d["feed"] for d in deliveries} & set(REPORT_FEEDS)):
-        results = check_rejects(conn, feed, pulled, run_id, as_of)
+        results = check_headers(conn, [d for d in deliveries if d["feed"] == feed], run_id, as_of)
+        results += check_rejects(conn, feed, pulled, run_id, as_of)
         results += check_delivery_volume(
             conn, feed, [d for d in pulled if feed_expected_on(feed, d)], run_id, as_of
         )

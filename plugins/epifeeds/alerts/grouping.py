@@ -131,7 +131,7 @@ def _reporters_related(
     if link.on == "city":
         return finding.reporter == _city_of(roster, cause.reporter)
     if link.on == "district":
-        return finding.reporter == _district_of(cause) and finding.reporter != cause.reporter
+        return finding.reporter == _district_of(cause)
     if link.on == "dbt_node":
         node = dbt_node(finding)
         related = finding.reporter in (cause.reporter, _city_of(roster, cause.reporter), "", "*")

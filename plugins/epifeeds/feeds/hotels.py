@@ -24,8 +24,10 @@ from epifeeds.feeds.names import DistrictRoster, load_district_roster, normalise
 from epifeeds.feeds.parsing import Reject, UnreadablePayload
 from epifeeds.feeds.records import (
     FileParseResult,
+    HeaderReport,
     RegisteredReporter,
     clean_id,
+    header_report,
     load_registered,
     local_date,
     map_header,
@@ -64,7 +66,11 @@ class HotelParse:
     check_ins: FileParseResult
 
 
-def _records_from_xlsx(payload: bytes) -> tuple[list[HotelRecord], list[str]]:
+XLSX_DERIVED = {"district_id", "submitted_at"}  # from the registry; XLSX has no submission time
+JSON_DERIVED = {"district_id"}
+
+
+def _records_from_xlsx(payload: bytes) -> tuple[list[HotelRecord], list[str], HeaderReport]:
     lookup = HOTEL_REPORTS.header_lookup()
     groups = _group_labels()
     table = read_xlsx_table(payload, set(lookup) | groups)
@@ -100,10 +106,20 @@ def _records_from_xlsx(payload: bytes) -> tuple[list[HotelRecord], list[str]]:
                 lists_every_district=True,
             )
         )
-    return records, notes
+    return records, notes, header_report(HOTEL_REPORTS, table.header, mapping, unmatched, XLSX_DERIVED)
 
 
-def _records_from_json(payload: bytes) -> tuple[list[HotelRecord], list[str]]:
+def _json_header(documents: list[dict], lookup: dict[str, str], groups: set[str]) -> HeaderReport:
+    """The keys of a JSON report as its header: matched, unknown and missing fields."""
+    keys = list(dict.fromkeys(str(k) for d in documents for k in d))
+    known = [k for k in keys if normalise_label(k) in lookup]
+    unknown = [k for k in keys if normalise_label(k) not in lookup and normalise_label(k) not in groups]
+    header = [HeaderCell(k, k) for k in known]
+    mapping = {i: lookup[normalise_label(k)] for i, k in enumerate(known)}
+    return header_report(HOTEL_REPORTS, header, mapping, unknown, JSON_DERIVED)
+
+
+def _records_from_json(payload: bytes) -> tuple[list[HotelRecord], list[str], HeaderReport]:
     text, encoding = decode_text(payload)
     check_json(text, "hotel report JSON")  # size and nesting depth (feeds/limits.py)
     try:
@@ -124,7 +140,7 @@ def _records_from_json(payload: bytes) -> tuple[list[HotelRecord], list[str]]:
         records.append(
             HotelRecord(row_number, fields, list(by_district.items()), item, lists_every_district=False)
         )
-    return records, [f"read as {encoding} JSON"]
+    return records, [f"read as {encoding} JSON"], _json_header(documents, lookup, groups)
 
 
 def parse_hotel_report(
@@ -139,12 +155,12 @@ def parse_hotel_report(
 ) -> HotelParse:
     """Both slices of one hotel's file: the report row(s) and the check-ins by source district."""
     if file_format == "xlsx":
-        records, notes = _records_from_xlsx(payload)
+        records, notes, header = _records_from_xlsx(payload)
     elif file_format == "json":
-        records, notes = _records_from_json(payload)
+        records, notes, header = _records_from_json(payload)
     else:
         raise UnreadablePayload(f"hotel reports come as XLSX or JSON, not {file_format!r}")
-    parsed = HotelParse(FileParseResult(notes=list(notes)), FileParseResult(notes=list(notes)))
+    parsed = HotelParse(FileParseResult(notes=list(notes), header=header), FileParseResult(notes=list(notes)))
     seen: dict[str, int] = {}
     for record in records:
         try:  # who and when: without these neither slice can land
@@ -307,8 +323,10 @@ def ingest_hotel_reports(
                 if outcome.is_repeat:
                     repeats += 1
                     continue
-                deliveries.append(
-                    outcome_record(contract.feed, reporter, drop_file.report_date, drop_file.uri, outcome)
+                record = outcome_record(
+                    contract.feed, reporter, drop_file.report_date, drop_file.uri, outcome
                 )
+                header = cache["parsed"].reports.header if "parsed" in cache and pick == "reports" else None
+                deliveries.append(record | ({"header": header.as_dict()} if header else {}))
         run.finish()  # findings and alerts for what was quarantined; fails, with the list, on load errors
     return {"deliveries": deliveries, "files_seen": len(files), "files_already_taken": repeats // 2}

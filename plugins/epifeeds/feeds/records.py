@@ -28,9 +28,52 @@ from epifeeds.feeds.values import (
 from epifeeds.settings import REPORT_TIMEZONE
 
 
+@dataclass(frozen=True)
+class HeaderReport:
+    """What a file's header had against its contract. Parsing reports it; rule S1 judges it."""
+
+    matched: dict[str, str]  # contract column -> the label as written
+    unknown: list[str]  # labels no spelling of the contract matches
+    missing_required: list[str]  # contract columns the header lacks (derived ones excepted)
+    missing_optional: list[str]
+    measures: list[str]  # the contract's count columns (measures), to tell an emptied measure
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "matched": self.matched,
+            "unknown": self.unknown,
+            "missing_required": self.missing_required,
+            "missing_optional": self.missing_optional,
+            "measures": self.measures,
+        }
+
+
+def header_report(
+    contract: FeedContract,
+    header: list[HeaderCell],
+    mapping: dict[int, str],
+    unmatched: list[str],
+    derived: set[str],
+) -> HeaderReport:
+    """Matched, unknown and missing columns of a file's header (the derived columns are never missing)."""
+    matched = {
+        name: (header[i].sub if header[i].sub == header[i].top else f"{header[i].top}/{header[i].sub}")
+        for i, name in mapping.items()
+    }
+    missing = [c for c in contract.columns if c.name not in matched and c.name not in derived]
+    return HeaderReport(
+        matched=matched,
+        unknown=list(unmatched),
+        missing_required=[c.name for c in missing if c.required],
+        missing_optional=[c.name for c in missing if not c.required],
+        measures=contract.count_columns,
+    )
+
+
 @dataclass
 class FileParseResult(ParseResult):
     notes: list[str] = field(default_factory=list)  # appended to the batch's message by the loader
+    header: HeaderReport | None = None  # what the header had against the contract (rule S1 reads it)
 
 
 class RegistryMissing(RuntimeError):

@@ -22,6 +22,7 @@ from epifeeds.feeds.records import (
     FileParseResult,
     RegisteredReporter,
     clean_id,
+    header_report,
     load_registered,
     local_date,
     map_header,
@@ -64,8 +65,11 @@ def parse_testing_site_file(
     table = read_site_table(payload, file_format)
     mapping, unmatched = map_header(table.header, CONTRACT.header_lookup())
     what = f"testing-site file of {district_label} for {report_date}"
-    require_columns(CONTRACT, set(mapping.values()), {"district_id", "report_date"}, what)
-    result = FileParseResult(notes=list(table.notes))
+    derived = {"district_id", "report_date"}
+    require_columns(CONTRACT, set(mapping.values()), derived, what)
+    result = FileParseResult(
+        notes=list(table.notes), header=header_report(CONTRACT, table.header, mapping, unmatched, derived)
+    )
     if unmatched:
         result.notes.append(f"ignored column(s) {', '.join(unmatched)}")
     if table.blank_rows:
@@ -188,8 +192,12 @@ def ingest_testing_site_reports(
         for drop_file in files:
             district_id = district_of_folder(roster, drop_file.reporter_label)
 
-            def parse(raw: bytes, f=drop_file, district_id=district_id) -> FileParseResult:
-                return parse_testing_site_file(
+            seen_header: dict[str, Any] = {}
+
+            def parse(
+                raw: bytes, f=drop_file, district_id=district_id, seen_header=seen_header
+            ) -> FileParseResult:
+                result = parse_testing_site_file(
                     raw,
                     file_format=f.file_format,
                     district_id=district_id,
@@ -198,6 +206,9 @@ def ingest_testing_site_reports(
                     received_at=f.arrived_at,
                     sites=sites,
                 )
+                if result.header is not None:
+                    seen_header.update(result.header.as_dict())
+                return result
 
             reporter = district_id or drop_file.reporter_label
             delivery = Delivery(
@@ -212,9 +223,8 @@ def ingest_testing_site_reports(
             if outcome.is_repeat:
                 repeats += 1
                 continue
-            deliveries.append(
-                outcome_record(CONTRACT.feed, reporter, drop_file.report_date, drop_file.uri, outcome)
-            )
+            record = outcome_record(CONTRACT.feed, reporter, drop_file.report_date, drop_file.uri, outcome)
+            deliveries.append(record | ({"header": seen_header} if seen_header else {}))
         run.finish()  # findings and alerts for what was quarantined; fails, with the list, on load errors
     return {"deliveries": deliveries, "files_seen": len(files), "files_already_taken": repeats}
 

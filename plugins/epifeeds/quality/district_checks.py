@@ -13,6 +13,7 @@ from epifeeds.quality.district_history import check_district_history
 from epifeeds.quality.district_rules import check_district_rules
 from epifeeds.quality.file_feed_rules import check_file_feed_rules, dates_affected
 from epifeeds.quality.landing_rules import check_delivery_volume, check_rejects
+from epifeeds.quality.plausibility import check_plausibility
 from epifeeds.quality.results import CheckResult
 
 
@@ -27,6 +28,7 @@ def check_district_feed(
     results += check_rejects(conn, feed, report_dates, run_id, as_of)
     results += check_district_rules(conn, report_dates, run_id, as_of=as_of)
     results += check_district_history(conn, report_dates, run_id, as_of)
+    results += check_plausibility(conn, feed, report_dates, run_id, as_of)  # P3 (trend)
     # The reconciliations with the file feeds (R2-R4) read the district report too: a late or revised one
     # is reconciled here rather than waiting for the next file run.
     results += check_file_feed_rules(conn, dates_affected(feed, report_dates), run_id, as_of)

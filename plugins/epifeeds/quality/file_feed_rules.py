@@ -43,6 +43,7 @@ from epifeeds.feeds.contracts import (
 )
 from epifeeds.quality.completeness import finding_key
 from epifeeds.quality.findings import Finding, record_findings
+from epifeeds.quality.plausibility import check_plausibility
 from epifeeds.quality.results import CheckResult, status_counts, store_check_run
 
 SUITE = "file_feed_rules"
@@ -291,7 +292,8 @@ def _site_finding(rule: str, key: str, row: dict, district_id: str, day: date) -
             f" pooled {row['pool_size']}-in-1, expected about {row['expected_tubes']} (±{row['allowed_difference']});"
             " check the pooling mode and the tube count"
         )
-    return Finding(key, SITES, rule, site, day, SEVERITY, summary, {"district_id": district_id, **row})
+    details = {"district_id": district_id, "delivery_reporter": district_id, **row}  # alerts: once per file
+    return Finding(key, SITES, rule, site, day, SEVERITY, summary, details)
 
 
 # ----------------------------------------------------------------------------- hotel rows: V2 and I3
@@ -741,4 +743,5 @@ def check_file_feed_rules(
             },
         )
         results += group
+        results += check_plausibility(conn, feed, dates, run_id, as_of)  # P1 (hotels), P2 (sites)
     return results

@@ -36,13 +36,13 @@ def latest_delivery_rejects(conn: psycopg.Connection, feed: str, report_dates: l
     cursor = conn.execute(
         """
         with latest_batches as (
-            select distinct on (report_date, reporter) batch_id, report_date
+            select distinct on (report_date, reporter) batch_id, report_date, reporter as delivery_reporter
             from landing.batches
             where feed = %s and report_date = any(%s) and status = 'landed'
             order by report_date, reporter, received_at desc, batch_id desc
         )
         select r.report_date, coalesce(r.reporter_id, r.reporter) as reporter, r.row_number, r.reason,
-               r.raw_values, r.batch_id
+               r.raw_values, r.batch_id, b.delivery_reporter
         from landing.rejects as r
         join latest_batches as b using (batch_id)
         order by r.report_date, r.row_number
@@ -77,7 +77,11 @@ def check_rejects(
             severity="error",
             summary=f"{feed} from {reporter} for {day}: {len(rows)} row(s) rejected — "
             + "; ".join(f"row {r['row']}: {r['reason']}" for r in rows),
-            details={"batch_id": rejects[0]["batch_id"], "rows": rows},
+            details={
+                "batch_id": rejects[0]["batch_id"],
+                "delivery_reporter": rejects[0]["delivery_reporter"],  # whose file (alerts group on it)
+                "rows": rows,
+            },
         )
         checked.append((result, finding))
     clean_days = sorted(set(report_dates) - {day for _, _, day in grouped})

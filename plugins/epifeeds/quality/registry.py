@@ -119,7 +119,7 @@ RULES: dict[str, RuleSpec] = {
                     Explains(e.rules, e.on, e.days, ("empty",), e.same_feed, e.same_measure)
                     for e in _ABSENT_EXPLAINS
                 ),
-                Explains(("R2", "R4"), "district", kinds=("rejected_rows",)),
+                Explains(("R2", "R4"), "district", kinds=("rejected_rows",), same_feed=True),
             ),
             root_cause_kinds=("empty",),
         ),
@@ -149,7 +149,7 @@ RULES: dict[str, RuleSpec] = {
             "landing.rejects, landing.<feed>",
             "error",
             "data-platform",
-            explains=(Explains(("R2", "R4"), "district"),),
+            explains=(Explains(("R2", "R4"), "district", same_feed=True),),
             per_delivery=True,
         ),
         RuleSpec(
@@ -167,7 +167,7 @@ RULES: dict[str, RuleSpec] = {
                 Explains(("R1",), "city", same_measure=True),
                 Explains(("I5",), "reporter", days=(0,), same_feed=True),
                 Explains(("R4",), "reporter", days=(0, -1)),
-                Explains(("R2", "R4"), "district"),
+                Explains(("R2", "R4"), "district", same_feed=True),
                 Explains(("P1", "P2"), "reporter", same_feed=True),
             ),
             per_delivery=True,
@@ -181,7 +181,7 @@ RULES: dict[str, RuleSpec] = {
             "landing.rejects",
             "error",
             "data-platform",
-            explains=(Explains(("R2", "R4"), "district"),),
+            explains=(Explains(("R2", "R4"), "district", same_feed=True),),
             per_delivery=True,
         ),
         RuleSpec(
