@@ -1,4 +1,4 @@
-"""The `epifeeds` command: setup, run (backfill through Airflow), status, findings, import-bulletin.
+"""The `epifeeds` command: setup, run (backfill through Airflow), status, findings, import-bulletin, roster.
 
 A developer install adds the simulator's `demo` and `sim` commands (entry points `epifeeds.commands`).
 """
@@ -243,9 +243,14 @@ def build_parser() -> argparse.ArgumentParser:
     gx_docs.add_argument("--rebuild", action="store_true", help="rebuild the site from the stored results")
     gx_docs.set_defaults(func=cmd_gx_docs)
 
-    from epifeeds.feeds.bulletin import register as register_bulletin
+    from epifeeds.bulletin_import import register as register_bulletin
+    from epifeeds.feeds.roster import register as register_roster
 
     register_bulletin(commands)
+    register_roster(commands)
+    from epifeeds.local_platform_cli import register as register_local_platform
+
+    register_local_platform(commands)
     # Commands of installed add-ons (the simulator's `demo` and `sim`, in a developer's install only).
     for entry_point in entry_points(group="epifeeds.commands"):
         entry_point.load()(commands)

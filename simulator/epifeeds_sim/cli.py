@@ -77,7 +77,7 @@ def _feed_list(text: str) -> tuple[str, ...]:
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `sim` command (with `generate` and `serve`) to a parser's subparsers."""
     sim = subparsers.add_parser("sim", help="simulate the agencies' feeds (generate files, serve the API)")
-    commands = sim.add_subparsers(dest="sim_command", required=True, metavar="{generate,serve,score}")
+    commands = sim.add_subparsers(dest="sim_command", required=True, metavar="{generate,serve,live,score}")
 
     gen = commands.add_parser("generate", help="write a deterministic simulation with its ground truth")
     gen.add_argument("--days", type=int, required=True, help="number of report days")
@@ -115,6 +115,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="failing requests stall this long instead (a timeout)",
     )
     serve.set_defaults(func=_run_serve)
+
+    from epifeeds_sim.live import register_live
+
+    register_live(commands)
 
     score = commands.add_parser("score", help="the platform's findings against a simulation's ground truth")
     score.add_argument("--truth", type=Path, required=True, help="DIR/ground_truth.json of the simulation")
