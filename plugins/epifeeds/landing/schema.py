@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
+from epifeeds.feeds.bulletin_measures import BULLETIN_MEASURES
 from epifeeds.feeds.contracts import CONTRACTS, FeedContract
 
 LEDGER_DDL = """
@@ -163,7 +164,9 @@ def ensure_landing_schema(conn: psycopg.Connection) -> None:
         # Parallel tasks (LocalExecutor) applying the DDL at once would otherwise race on the catalog.
         conn.execute("select pg_advisory_xact_lock(hashtext('epifeeds.ensure_landing_schema'))")
         conn.execute(LEDGER_DDL)
-        for contract in CONTRACTS.values():
+        # landing.bulletin_measures (published bulletins, long) is versioned like a feed but has no GX
+        # suite or dbt contract test of its own: it is listed here rather than in CONTRACTS.
+        for contract in (*CONTRACTS.values(), BULLETIN_MEASURES):
             conn.execute(feed_table_ddl(contract))
             # (Re)created only when missing or behind its table, so a reader of the view is not blocked.
             if not _view_is_current(conn, contract):
