@@ -5,6 +5,7 @@
 #   3. set the SimpleAuthManager password of the admin user from AIRFLOW_ADMIN_PASSWORD.
 # Idempotent: safe to run on every `docker-compose up`.
 set -euo pipefail
+: "${AIRFLOW_ADMIN_PASSWORD:?set AIRFLOW_ADMIN_PASSWORD (docker/env.example): there is no default login}"
 
 secrets_dir="${AIRFLOW_HOME:?}/secrets"
 mkdir -p "$secrets_dir"
@@ -34,7 +35,7 @@ PY
 airflow db migrate
 
 # SimpleAuthManager (Airflow 3's default) reads passwords from a JSON file; it only generates random
-# ones for users missing from it. Writing the admin password here gives a known demo login.
+# ones for users missing from it. Writing the admin password here gives the login you chose.
 python - <<'PY'
 import json
 import os
@@ -45,7 +46,7 @@ from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleA
 path = Path(SimpleAuthManager.get_generated_password_file())
 passwords = json.loads(path.read_text() or "{}") if path.exists() else {}
 username = os.environ.get("AIRFLOW_ADMIN_USERNAME", "admin")
-passwords[username] = os.environ.get("AIRFLOW_ADMIN_PASSWORD") or "admin"
+passwords[username] = os.environ["AIRFLOW_ADMIN_PASSWORD"]
 path.write_text(json.dumps(passwords) + "\n")
 os.chmod(path, 0o600)
 print(f"airflow-init: SimpleAuthManager password set for user '{username}' in {path}")

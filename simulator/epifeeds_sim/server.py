@@ -90,7 +90,12 @@ def create_app(
     failure_seed: int = 0,
     stall_seconds: float = 0.0,
 ) -> FastAPI:
-    """The district-report API over `sim_dir` (as written by `epifeeds_sim.generate.generate`)."""
+    """The district-report API over `sim_dir` (as written by `epifeeds_sim.generate.generate`).
+    Refuses to serve without a token: an empty one would let every request in."""
+    if not token or not token.strip():
+        raise ValueError(
+            "the simulated district API needs a non-empty token (--token, EPIFEEDS_DISTRICT_API_TOKEN)"
+        )
     sim_dir = Path(sim_dir)
     clock = now or (lambda: datetime.now(UTC))
     injector = _FaultInjector(

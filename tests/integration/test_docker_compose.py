@@ -67,23 +67,44 @@ def empty_env_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+REQUIRED_SECRETS = {  # test values: compose has no default for any of them
+    "POSTGRES_PASSWORD": "test-postgres-secret",
+    "AIRFLOW_ADMIN_PASSWORD": "test-admin-secret",
+    "EPIFEEDS_DISTRICT_API_TOKEN": "test-api-token",
+    "METABASE_DB_PASSWORD": "test-metabase-secret",
+    "BI_READER_PASSWORD": "test-bi-secret",
+}
+
+
 @pytest.fixture(scope="module")
-def config(compose_bin: str, empty_env_file: Path) -> dict:
-    result = _run_compose(compose_bin, empty_env_file, "config")
+def secrets_env_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("compose") / "secrets.env"
+    path.write_text("".join(f"{name}={value}\n" for name, value in REQUIRED_SECRETS.items()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def config(compose_bin: str, secrets_env_file: Path) -> dict:
+    result = _run_compose(compose_bin, secrets_env_file, "config")
     assert result.returncode == 0, f"docker-compose config failed:\n{result.stderr}"
     return yaml.safe_load(result.stdout)
 
 
 def _published_ports(service: dict) -> set[tuple[int, int]]:
     """(published, target) pairs, whichever port syntax the compose version renders."""
-    pairs = set()
+    return {(published, target) for _, published, target in _bindings(service)}
+
+
+def _bindings(service: dict) -> set[tuple[str, int, int]]:
+    """(host address, published, target) of every published port ('' when on every interface)."""
+    found = set()
     for port in service.get("ports", []):
         if isinstance(port, dict):
-            pairs.add((int(port["published"]), int(port["target"])))
+            found.add((port.get("host_ip", ""), int(port["published"]), int(port["target"])))
         else:
-            *_, published, target = str(port).split(":")
-            pairs.add((int(published), int(target.split("/")[0])))
-    return pairs
+            *address, published, target = str(port).split(":")
+            found.add((":".join(address), int(published), int(target.split("/")[0])))
+    return found
 
 
 def _command_text(service: dict) -> str:
@@ -91,9 +112,23 @@ def _command_text(service: dict) -> str:
     return " ".join(command) if isinstance(command, list) else str(command)
 
 
-def test_compose_file_is_valid(compose_bin: str, empty_env_file: Path) -> None:
-    result = _run_compose(compose_bin, empty_env_file, "config", "-q")
+def test_compose_file_is_valid(compose_bin: str, secrets_env_file: Path) -> None:
+    result = _run_compose(compose_bin, secrets_env_file, "config", "-q")
     assert result.returncode == 0, f"docker-compose config -q failed:\n{result.stderr}"
+
+
+def test_compose_refuses_to_start_without_real_secrets(compose_bin: str, empty_env_file: Path) -> None:
+    result = _run_compose(compose_bin, empty_env_file, "config", "-q")
+    assert result.returncode != 0, "docker-compose accepted a stack with no secrets set"
+    assert any(name in result.stderr for name in REQUIRED_SECRETS), result.stderr
+    assert "docker/env.example" in result.stderr
+
+
+def test_no_secret_has_a_default_in_the_compose_file() -> None:
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    for name in REQUIRED_SECRETS:
+        assert f"${{{name}:-" not in text, f"{name} has a default value in docker-compose.yml"
+        assert f"${{{name}:?" in text, f"{name} is not required by docker-compose.yml"
 
 
 def test_all_services_exist(config: dict) -> None:
@@ -149,7 +184,9 @@ def test_airflow_databases_and_connections_point_at_the_postgres_service(config:
     district_api = urlsplit(env["AIRFLOW_CONN_EPIFEEDS_DISTRICT_API"])
     assert district_api.scheme == "http"
     assert (district_api.hostname, district_api.port) == ("simulator", 8765)
-    assert district_api.password == "demo-token", "the API token travels as the connection's password"
+    assert district_api.password == REQUIRED_SECRETS["EPIFEEDS_DISTRICT_API_TOKEN"], (
+        "the API token travels as the connection's password"
+    )
 
     assert env["EPIFEEDS_PG_HOST"] == "postgres"
     assert env["EPIFEEDS_WAREHOUSE_DB"] == "warehouse"
@@ -160,6 +197,12 @@ def test_published_ports(config: dict) -> None:
     assert (8080, 8080) in _published_ports(services["airflow-apiserver"])
     assert "api-server" in _command_text(services["airflow-apiserver"])
     assert (3000, 3000) in _published_ports(services["metabase"])
+
+
+def test_every_port_listens_on_loopback_unless_told_otherwise(config: dict) -> None:
+    for name, service in config["services"].items():
+        for address, published, _ in _bindings(service):
+            assert address == "127.0.0.1", f"{name} publishes {published} on {address or 'every interface'}"
 
 
 def test_simulator_generates_then_serves_on_8765(config: dict) -> None:
