@@ -160,7 +160,12 @@ def messages_for(received, reporter: str) -> list[dict]:
 def test_one_alert_for_a_missing_district_however_many_checks_fail_then_quiet_then_resolved(conn, tmp_path):
     land_reports(conn, str(tmp_path), everyone_but_jinyuan(), received_at=T0 - timedelta(hours=3))
     with webhook_receiver() as (url, received):
-        alerts = config(EPIFEEDS_ALERT_WEBHOOK_URL=url, EPIFEEDS_ALERT_SUPPRESSION_MINUTES="360")
+        # Errors get reminders only when the policy asks for them (by default: critical only).
+        alerts = config(
+            EPIFEEDS_ALERT_WEBHOOK_URL=url,
+            EPIFEEDS_ALERT_SUPPRESSION_MINUTES="360",
+            EPIFEEDS_ALERT_REMIND_SEVERITIES="error critical",
+        )
         check_district_completeness(conn, load_district_roster(), T0, "scheduled__t0", lookback_days=1)
         plant_downstream_failures(conn)
         process_alerts(conn, T0, run_id="scheduled__t0", config=alerts)
