@@ -3,31 +3,18 @@
 -- rebuilds the last `lookback_days` report dates before the latest one already built, so late reports
 -- and revisions (lab results arrive in a resubmitted file a day later) replace their rows, plus any
 -- report date that got a version since the last build, however old (a backfill, a late correction).
+-- The window is resolved before the query runs (macro report_dates_to_rebuild), so only those dates'
+-- versions are ranked in landing: a build's work follows the new data, not the history.
+
+-- depends_on: {{ ref('stg_testing_sites__report_versions') }}
 
 with
 
 daily_reports as (
 
     select * from {{ ref('stg_testing_sites__daily_reports') }}
-
-),
-
-reports_to_build as (
-
-    select daily_reports.*
-    from daily_reports
     {% if is_incremental() %}
-        where
-            -- an empty table is built in full
-            not exists (select 1 as is_built from {{ this }})
-            or daily_reports.report_date >= (
-                select max(built.report_date) - {{ var('lookback_days') }} as rebuild_from_date
-                from {{ this }} as built
-            )
-            or daily_reports.loaded_at > (
-                select max(built.loaded_at) as last_loaded_at
-                from {{ this }} as built
-            )
+        where {{ report_dates_to_rebuild(ref('stg_testing_sites__report_versions')) }}
     {% endif %}
 
 ),
@@ -48,7 +35,7 @@ final as (
         report_version,
         batch_id,
         loaded_at
-    from reports_to_build
+    from daily_reports
 
 )
 
