@@ -4,10 +4,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test setup venv lint lock clean tools
+.PHONY: demo test setup venv lint lock clean tools up down
 
 demo: setup
 	$(BIN)/epifeeds demo
+
+# The platform on the clock without Docker: the live simulator, then Airflow's scheduler, dag-processor,
+# triggerer and api-server as local processes (pid files and logs in var/up/); `make down` stops them.
+UP_STATE := $(or $(EPIFEEDS_HOME),$(CURDIR))/var/up
+up: setup
+	$(BIN)/epifeeds sim live --background --state-dir $(UP_STATE) --dir $(UP_STATE)/sim --port 8765 --token demo-token
+	EPIFEEDS_FILE_DROP_URL=$(UP_STATE)/sim/live/file_drop EPIFEEDS_DISTRICT_API_URL=http://127.0.0.1:8765 \
+	  EPIFEEDS_DISTRICT_API_TOKEN=demo-token $(BIN)/epifeeds up
+
+down: venv
+	$(BIN)/epifeeds down
 
 test: tools setup lint
 	$(BIN)/pytest

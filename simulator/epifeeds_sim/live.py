@@ -108,10 +108,23 @@ def start_in_background(args: argparse.Namespace) -> int:
     """Start `sim live` as a recorded process of the local platform (stopped by `epifeeds down`)."""
     import httpx
 
-    from epifeeds.local_platform import StateDir, start_process
+    from epifeeds.local_platform import StateDir, recorded_process, start_process
 
-    state = StateDir(args.state_dir)
-    argv = [sys.executable, "-m", "epifeeds_sim", "live", "--dir", str(args.dir), "--port", str(args.port)]
+    state = StateDir(args.state_dir.resolve())
+    existing = recorded_process(state, "simulator")
+    if existing and existing.is_running():
+        print(f"simulator: already running (pid {existing.pid}, log {existing.log})")
+        return 0
+    argv = [
+        sys.executable,
+        "-m",
+        "epifeeds_sim",
+        "live",
+        "--dir",
+        str(args.dir.resolve()),
+        "--port",
+        str(args.port),
+    ]
     argv += ["--token", args.token, "--host", args.host, "--seed", str(args.seed), "--faults", args.faults]
     argv += ["--scale", args.scale, "--sync-seconds", str(args.sync_seconds)]
     process = start_process(state, "simulator", argv, dict(os.environ))
