@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 import psycopg
 import pytest
 
-from epifeeds.feeds import bulletin
+from epifeeds import bulletin_import as bulletin
 from epifeeds.feeds.bulletin import import_bulletin
 from epifeeds.feeds.names import load_district_roster
 from epifeeds.landing.archive import sha256_of
@@ -34,7 +34,7 @@ def snapshot(conn: psycopg.Connection) -> dict:
 def test_every_report_date_is_a_batch_and_every_row_is_accounted_for(warehouse_dsn, tmp_path):
     archive = tmp_path / "archive"
 
-    outcomes = import_bulletin(warehouse_dsn, str(archive), BEIJING_CSV)
+    outcomes = import_bulletin(warehouse_dsn, str(archive), BEIJING_CSV).outcomes
 
     dates = report_dates_in_file()
     assert len(outcomes) == len(dates) == 33
@@ -45,7 +45,7 @@ def test_every_report_date_is_a_batch_and_every_row_is_accounted_for(warehouse_d
     with psycopg.connect(warehouse_dsn) as conn:
         batches = conn.execute(
             "select report_date, reporter, sha256, source_uri, received_at, rows_read, rows_landed,"
-            " rows_rejected, message from landing.batches order by report_date"
+            " rows_rejected, message from landing.batches where feed = 'district_reports' order by report_date"
         ).fetchall()
         landed = conn.execute(
             "select count(*), count(distinct district_id) from landing.district_reports"
@@ -59,7 +59,8 @@ def test_every_report_date_is_a_batch_and_every_row_is_accounted_for(warehouse_d
     assert [b[0] for b in batches] == dates
     assert {b[1] for b in batches} == {"*"}
     assert {b[2] for b in batches} == {sha256_of(BEIJING_CSV.read_bytes())}  # one file, archived once
-    assert len([p for p in archive.rglob("*") if p.is_file()]) == 1
+    archived = sorted(p.parent.parent.name for p in archive.rglob("*") if p.is_file())
+    assert archived == ["bulletin_measures", "district_reports"]  # once per feed it lands in
     assert {b[3] for b in batches} == {BEIJING_CSV.resolve().as_uri()}
     assert batches[0][4] == datetime(2022, 4, 10, 2, 0, tzinfo=UTC)  # 2022-04-10 10:00 Asia/Shanghai
     assert sum(b[5] for b in batches) == sum(b[6] for b in batches) + sum(b[7] for b in batches) == 33 * 17
@@ -76,7 +77,7 @@ def test_importing_the_same_file_again_changes_nothing(warehouse_dsn, tmp_path):
     with psycopg.connect(warehouse_dsn) as conn:
         before = snapshot(conn)
 
-    again = import_bulletin(warehouse_dsn, str(tmp_path), BEIJING_CSV)
+    again = import_bulletin(warehouse_dsn, str(tmp_path), BEIJING_CSV).outcomes
 
     with psycopg.connect(warehouse_dsn) as conn:
         assert snapshot(conn) == before
@@ -94,7 +95,7 @@ def test_a_corrected_bulletin_lands_only_the_changed_figure_as_a_new_version(war
     with corrected.open("w", encoding="utf-8", newline="") as handle:
         csv.writer(handle, lineterminator="\n").writerows(rows)
 
-    outcomes = import_bulletin(warehouse_dsn, str(tmp_path / "archive"), corrected)
+    outcomes = import_bulletin(warehouse_dsn, str(tmp_path / "archive"), corrected).outcomes
 
     assert sum(o.rows_new_versions for o in outcomes) == 1
     with psycopg.connect(warehouse_dsn) as conn:
@@ -154,3 +155,24 @@ def test_an_unreadable_file_is_refused_by_the_command_without_landing_anything(
         has_ledger = conn.execute("select to_regclass('landing.batches') is not null").fetchone()[0]
     assert not has_ledger  # nothing ledgered; the bytes are archived for the record
     assert len([p for p in (tmp_path / "archive").rglob("*") if p.is_file()]) == 1
+
+
+def test_the_beijing_bulletin_keeps_its_findings_and_its_unpublished_cumulatives_are_one_n1_each(
+    warehouse_dsn, tmp_path
+):
+    """Before bulletins carried N1, Beijing's four all-zero cumulatives gave 28 daily I5 errors; the
+    real V2 (确诊 counts 无症状 converted to confirmed) and R1 findings stay as they were."""
+    summary = bulletin.import_check_and_alert(warehouse_dsn, str(tmp_path), BEIJING_CSV, "test-beijing")
+
+    with psycopg.connect(warehouse_dsn) as conn:
+        by_rule = dict(
+            conn.execute("select rule, count(*) from dq.findings where status = 'open' group by 1").fetchall()
+        )
+        n1 = conn.execute("select distinct severity from dq.findings where rule = 'N1'").fetchall()
+        figures = conn.execute(
+            "select count(*), count(distinct measure) from landing.bulletin_measures__current"
+        ).fetchone()
+    assert by_rule == {"N1": 4, "R1": 44, "V2": 45}
+    assert n1 == [("info",)]
+    assert figures == (33 * 203, 45)  # every one of the 203 measure columns on every date
+    assert not summary["imported"].onboarded

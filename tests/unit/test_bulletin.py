@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from epifeeds.feeds import bulletin
+from epifeeds import bulletin_import
 from epifeeds.feeds.bulletin import UnreadableBulletin, decode_bulletin, publication_time, read_wide_bulletin
 from epifeeds.feeds.contracts import DISTRICT_REPORTS
 from epifeeds.feeds.names import load_district_roster
@@ -175,12 +175,12 @@ def test_received_at_defaults_to_publication_the_next_morning_in_beijing_time():
 
 def test_import_bulletin_command_parses_its_arguments():
     parser = argparse.ArgumentParser(prog="epifeeds")
-    bulletin.register(parser.add_subparsers(dest="command", required=True))
+    bulletin_import.register(parser.add_subparsers(dest="command", required=True))
 
     args = parser.parse_args(["import-bulletin", str(BEIJING_CSV), "--city", "北京市"])
     default = parser.parse_args(["import-bulletin", "x.csv"])
 
-    assert args.func is bulletin.cmd_import_bulletin
+    assert args.func is bulletin_import.cmd_import_bulletin
     assert (args.file, args.city, args.received_at) == (BEIJING_CSV, "北京市", None)
     assert default.city is None
     with pytest.raises(SystemExit):

@@ -244,6 +244,8 @@ def _infer_city(roster: DistrictRoster, names: list[str]) -> str:
         scores[city_id] = sum(normalise_label(name) in aliases for name in names)
     best = max(scores.values(), default=0)
     winners = sorted(city for city, score in scores.items() if score == best)
+    if len(winners) > 1 and len(onboarded := [c for c in winners if roster.is_onboarded(c)]) == 1:
+        winners = onboarded  # 朝阳区 alone: the onboarded Beijing, not 长春 from the national roster
     if best == 0 or len(winners) != 1:
         found = ", ".join(winners[:5]) if best else "none"
         raise UnreadableBulletin(
@@ -285,7 +287,7 @@ def _why_unmatched(roster: DistrictRoster, scoped: DistrictRoster, city: Distric
     elsewhere = roster.resolve(name)
     if elsewhere is not None and roster.jurisdiction_of(elsewhere) != city.district_id:
         other = roster.by_id(roster.jurisdiction_of(elsewhere)).district_name
-        return f"unknown district {name!r}: it is a district of {other}, not of {city.district_name}"
+        return f"unknown district {name!r}: it belongs to {other}, not {city.district_name}"
     return (
         f"unknown district {name!r}: no district of {city.district_name} ({city.district_id}) has that name"
     )
@@ -327,7 +329,8 @@ def read_bulletin_layout(
     if grouped and not district_ids and city:
         raise UnreadableBulletin(
             f"none of the district columns names a district of {chosen.district_name}: "
-            + "; ".join(f"column {next(iter(grouped[n].values()))!r}: {why}" for n, why in unmatched.items())
+            + "; ".join(f"column {next(iter(grouped[n].values()))!r}: {why}" for n, why in list(unmatched.items())[:3])
+            + (f" (and {len(unmatched) - 3} more)" if len(unmatched) > 3 else "")
             + "; check --city, or split the file per city"
         )
 

@@ -68,7 +68,7 @@ class DistrictRoster:
                 aliases.setdefault(normalise_label(spelling), city_id)
         for spelling in ambiguous:
             aliases.pop(spelling, None)
-        for district in (self.by_id(m) for m in members):
+        for district in (d for d in self.districts if d.district_id in members):
             aliases[normalise_label(district.district_name)] = district.district_id  # full names always win
         return DistrictRoster(districts=self.districts, aliases=aliases, ambiguous=ambiguous)
 
