@@ -179,8 +179,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(status, ensure_ascii=False, indent=2, default=str))
     else:
-        for key, value in status.items():
-            console.print(f"[bold]{key}[/]: {value}")
+        from epifeeds.status import status_lines
+
+        for line in status_lines(status, details=args.details):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
     return 0
 
 
@@ -194,14 +196,17 @@ def cmd_findings(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(findings, ensure_ascii=False, indent=2, default=str))
         return 0
-    table = Table(
-        "date", "rule", "reporter", "severity", "status", "summary", title=f"{len(findings)} findings"
+    from epifeeds.feeds.names import load_district_roster
+    from epifeeds.quality.findings import group_findings
+    from epifeeds.status import finding_group_lines
+
+    groups = group_findings(findings)
+    names = {d.district_id: d.district_name for d in load_district_roster().districts}
+    console.print(
+        f"{len(findings)} findings in {len(groups)} groups (status, rule, reporter, dates, count, summary)"
     )
-    for f in findings:
-        table.add_row(
-            str(f["report_date"]), f["rule"], f["reporter"], f["severity"], f["status"], f["summary"]
-        )
-    console.print(table)
+    for line in finding_group_lines(groups, names, details=args.details):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     return 0
 
 
@@ -230,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", help="rows per table, checks, alerts")
     status.add_argument("--format", choices=("text", "json"), default="text")
+    status.add_argument("--details", action="store_true", help="every alert and the rejected rows")
     status.set_defaults(func=cmd_status)
 
     findings = commands.add_parser("findings", help="data-quality findings (open, resolved, silenced)")
@@ -237,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     findings.add_argument("--from", dest="date_from", type=date.fromisoformat)
     findings.add_argument("--to", dest="date_to", type=date.fromisoformat)
     findings.add_argument("--format", choices=("table", "json"), default="table")
+    findings.add_argument("--details", action="store_true", help="each finding of a group on its own line")
     findings.set_defaults(func=cmd_findings)
 
     gx_docs = commands.add_parser("gx-docs", help="where the Great Expectations Data Docs are (index.html)")

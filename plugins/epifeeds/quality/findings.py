@@ -89,3 +89,32 @@ def record_findings(
         ).rowcount
     apply_exceptions(conn)
     return len(failing), resolved
+
+
+def group_findings(findings: list[dict]) -> list[dict]:
+    """Findings of one rule, reporter and status, on any dates, as one group (order of first appearance).
+
+    A missing district report on one day is one group; the city's R1 breaks on three days, one per
+    measure, are one group of many findings. Each group keeps its findings for the details.
+    """
+    groups: dict[tuple[str, str, str, str], dict] = {}
+    for finding in findings:
+        key = (finding["status"], finding["rule"], finding["feed"], finding["reporter"])
+        group = groups.setdefault(
+            key,
+            {
+                "status": key[0],
+                "rule": key[1],
+                "feed": key[2],
+                "reporter": key[3],
+                "severity": finding["severity"],
+                "report_dates": [],
+                "findings": [],
+            },
+        )
+        if finding["report_date"] not in group["report_dates"]:
+            group["report_dates"].append(finding["report_date"])
+        group["findings"].append(finding)
+    for group in groups.values():
+        group["report_dates"].sort()
+    return list(groups.values())
