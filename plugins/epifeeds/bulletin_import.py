@@ -60,11 +60,14 @@ def import_check_and_alert(
     city: str | None = None,
     received_at: datetime | None = None,
     dag_id: str = IMPORT_COMMAND_DAG_ID,
+    source_uri: str | None = None,
 ) -> dict[str, Any]:
     """Land the file, judge it, group findings into alerts and deliver the notices; a summary."""
     from epifeeds.alerts.notify import process_alerts
 
-    imported = import_bulletin(warehouse_dsn, archive_url, path, city=city, received_at=received_at)
+    imported = import_bulletin(
+        warehouse_dsn, archive_url, path, city=city, received_at=received_at, source_uri=source_uri
+    )
     with psycopg.connect(warehouse_dsn) as conn:
         as_of = receipt_time(conn, imported)
         results = check_import(conn, imported, run_id, as_of)
@@ -176,7 +179,12 @@ def ingest_bulletin_drop(warehouse_dsn: str, archive_url: str, drop_url: str, ru
             local.write_bytes(fs.cat_file(remote))
             try:
                 summary = import_check_and_alert(
-                    warehouse_dsn, archive_url, local, run_id, dag_id=INGEST_BULLETINS_DAG_ID
+                    warehouse_dsn,
+                    archive_url,
+                    local,
+                    run_id,
+                    dag_id=INGEST_BULLETINS_DAG_ID,
+                    source_uri=fs.unstrip_protocol(remote),
                 )
             except UnreadablePayload as problem:
                 done.append({"file": name, "status": "unreadable", "reason": str(problem)})
@@ -194,6 +202,15 @@ def ingest_bulletin_drop(warehouse_dsn: str, archive_url: str, drop_url: str, ru
             }
         )
     return done
+
+
+def ingest_bulletins_for_run(run_id: str) -> list[dict]:
+    """The ingest_bulletins DAG's task: the drop folder's bulletins, with the Airflow connection's DSN."""
+    from epifeeds.settings import load_settings
+    from epifeeds.tasks import warehouse_dsn
+
+    settings = load_settings()
+    return ingest_bulletin_drop(warehouse_dsn(), settings.archive_url, settings.file_drop_url, run_id)
 
 
 def _received_at(text: str) -> datetime:

@@ -13,6 +13,8 @@ INGEST_DISTRICT_REPORTS_CRON = "30 10 * * *"
 INGEST_REGISTRIES_CRON = "15 10 * * *"
 INGEST_TESTING_SITES_CRON = "30 10 * * *"
 INGEST_ISOLATION_HOTELS_CRON = "30 10 * * *"
+# Published city bulletins for day D are out by 10:00 on D+1 (reporting_calendar.csv).
+INGEST_BULLETINS_CRON = "45 10 * * *"
 # Hourly: absent data fires no event, so completeness is checked on the clock.
 FEED_WATCHDOG_CRON = "0 * * * *"
 # The watchdog run the CLI's backfill makes for each report date: the first after every deadline + grace.

@@ -13,6 +13,7 @@ EXPECTED_DAGS = {
     "ingest_district_reports",
     "ingest_testing_sites",
     "ingest_isolation_hotels",
+    "ingest_bulletins",
     "build_warehouse",
     "feed_watchdog",
 }

@@ -58,13 +58,23 @@ def _csv(header: list[str], rows: list[list[object]]) -> str:
 
 
 def chengdu_bulletin() -> bytes:
-    header = ["日期", "本土确诊病例", "本土无症状感染者", "本土阳性感染者", "治愈出院", "累计治愈出院", "累计本土确诊"]
+    header = [
+        "日期",
+        "本土确诊病例",
+        "本土无症状感染者",
+        "本土阳性感染者",
+        "治愈出院",
+        "累计治愈出院",
+        "累计本土确诊",
+    ]
     header += [f"{d}_{m}" for d in (*CHENGDU, "高新区") for m in ("阳性", "确诊", "无症状")]
     rows, recovered = [], 2850
     for n, day in enumerate(date(2022, 6, 1) + timedelta(days=i) for i in range(10)):
         if day == date(2022, 6, 5):
             continue  # the missing day
-        per_district = [((n + k) % 3, (n + 2 * k) % 2) for k in range(len(CHENGDU))]  # (confirmed, asymptomatic)
+        per_district = [
+            ((n + k) % 3, (n + 2 * k) % 2) for k in range(len(CHENGDU))
+        ]  # (confirmed, asymptomatic)
         confirmed = sum(c for c, _ in per_district)
         asymptomatic = sum(a for _, a in per_district)
         discharged = 7
@@ -80,7 +90,17 @@ def chengdu_bulletin() -> bytes:
 
 
 def shijiazhuang_bulletin() -> bytes:
-    header = ["日期", "确诊病例", "无症状感染者", "阳性感染者", "死亡", "累计死亡", "出院", "累计出院", "解除医学观察"]
+    header = [
+        "日期",
+        "确诊病例",
+        "无症状感染者",
+        "阳性感染者",
+        "死亡",
+        "累计死亡",
+        "出院",
+        "累计出院",
+        "解除医学观察",
+    ]
     header += ["累计解除医学观察"] + [f"{d}_{m}" for d in SHIJIAZHUANG for m in ("确诊", "无症状", "阳性")]
     rows, discharged_total = [], 100
     for n, day in enumerate(date(2022, 1, 3) + timedelta(days=i) for i in range(8)):
@@ -178,3 +198,31 @@ def test_importing_the_unseen_city_again_changes_no_finding(warehouse_dsn, tmp_p
     assert not again["imported"].onboarded
     assert all(o.is_repeat for o in again["imported"].outcomes)
     assert findings(warehouse_dsn) == before
+
+
+def test_the_drop_folder_takes_each_bulletin_once_and_reports_an_unreadable_one(
+    warehouse_dsn, tmp_path, seeds
+):
+    drop = tmp_path / "drop" / bulletin_import.DROP_FOLDER
+    drop.mkdir(parents=True)
+    (drop / "chengdu.csv").write_bytes(chengdu_bulletin())
+    (drop / "notes.csv").write_text("日期,备注\n合计,见附件\n", encoding="utf-8")
+
+    first = bulletin_import.ingest_bulletin_drop(
+        warehouse_dsn, str(tmp_path / "a"), str(tmp_path / "drop"), "r1"
+    )
+    again = bulletin_import.ingest_bulletin_drop(
+        warehouse_dsn, str(tmp_path / "a"), str(tmp_path / "drop"), "r2"
+    )
+
+    by_file = {d["file"]: d for d in first}
+    assert (
+        by_file["notes.csv"]["status"] == "unreadable"
+        and "cannot tell which city" in by_file["notes.csv"]["reason"]
+    )
+    assert by_file["chengdu.csv"]["city"] == "510100" and by_file["chengdu.csv"]["report_dates"] == 9
+    assert by_file["chengdu.csv"]["new_versions"] > 0
+    assert {d["file"]: d.get("new_versions") for d in again}["chengdu.csv"] == 0
+    with psycopg.connect(warehouse_dsn) as conn:
+        uris = conn.execute("select distinct source_uri from landing.batches").fetchall()
+    assert uris == [((drop / "chengdu.csv").as_uri(),)]
