@@ -64,7 +64,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     processes = lp.start_airflow(state, env)
     password = lp.load_or_create_secrets(state)["ui_password"]
     api = lp.AirflowApi(env["AIRFLOW__API__BASE_URL"], password)
-    console.print(f"up: starting {', '.join(p.name for p in processes)} (logs in {state.logs})")
+    console.print(
+        f"up: starting {', '.join(p.name for p in processes)} (logs in {state.logs})", soft_wrap=True
+    )
     api.wait_until_up(processes)
     api.wait_for_dags(PLATFORM_DAGS)
     for dag_id in PLATFORM_DAGS:
@@ -72,7 +74,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if not args.no_catch_up:
         for dag_id, report_date, run_id in catch_up(api, datetime.now(UTC)):
             what = f"triggered {run_id}" if run_id else "its run exists already"
-            console.print(f"up: catch-up {dag_id} for report date {report_date}: {what}")
+            console.print(f"up: catch-up {dag_id} for report date {report_date}: {what}", soft_wrap=True)
     next_watch = (datetime.now(UTC) + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
     console.print(
         f"up: the Airflow UI is at {api.base_url} — log in as [bold]{lp.UI_USER}[/] with password "
