@@ -193,8 +193,8 @@ def load_registered(conn: psycopg.Connection, registry: FeedContract) -> dict[st
         else ("requisitioned_from", "requisitioned_to")
     )
     found = conn.execute(
-        f"select distinct on ({id_column}) {id_column}, district_id, {active_from}, {active_to}"
-        f" from {registry.landing_table} order by {id_column}, _version desc"
+        f"select {id_column}, district_id, {active_from}, {active_to} from {registry.landing_table}__current"
+        f" order by {id_column}"
     ).fetchall()
     if not found:
         raise RegistryMissing(

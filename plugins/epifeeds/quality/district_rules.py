@@ -39,11 +39,11 @@ POSITIVES_IDENTITY = ("new_positives", "new_confirmed", "new_asymptomatic")
 R1_MEASURES = tuple(DISTRICT_REPORTS.count_columns)
 
 LATEST_REPORTS_SQL = f"""
-select distinct on (district_id, report_date)
+select
     district_id, report_date, _version, _batch_id, {", ".join(R1_MEASURES)}
-from landing.district_reports
+from landing.district_reports__current
 where report_date = any(%s)
-order by district_id, report_date, _version desc
+order by district_id, report_date
 """
 
 

@@ -74,16 +74,15 @@ def file_feed_deadlines() -> dict[CalendarKey, Deadline]:
 
 REGISTRY_SQL = {
     SITES: """
-        select distinct on (site_id) site_id as member_id, district_id, opened_on as active_from,
-            closed_on as active_to
-        from landing.testing_sites
-        order by site_id, _version desc
+        select site_id as member_id, district_id, opened_on as active_from, closed_on as active_to
+        from landing.testing_sites__current
+        order by site_id
     """,
     HOTELS: """
-        select distinct on (hotel_id) hotel_id as member_id, district_id, requisitioned_from as active_from,
+        select hotel_id as member_id, district_id, requisitioned_from as active_from,
             requisitioned_to as active_to
-        from landing.isolation_hotels
-        order by hotel_id, _version desc
+        from landing.isolation_hotels__current
+        order by hotel_id
     """,
 }
 

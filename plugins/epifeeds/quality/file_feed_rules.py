@@ -183,12 +183,11 @@ def _resolving(
 
 SITE_ROWS_SQL = f"""
 with latest as (
-    select distinct on (site_id, report_date)
+    select
         site_id, district_id, report_date, pool_size, samples_collected, tubes, tubes_sent_to_lab,
         positive_tubes, _version
-    from landing.testing_site_reports
+    from landing.testing_site_reports__current
     where report_date = any(%(dates)s)
-    order by site_id, report_date, _version desc
 ),
 judged as (
     select *,
@@ -300,11 +299,10 @@ def _site_finding(rule: str, key: str, row: dict, district_id: str, day: date) -
 
 HOTEL_ROWS_SQL = f"""
 with latest as (
-    select distinct on (hotel_id, report_date)
+    select
         hotel_id, district_id, report_date, rooms_total, rooms_occupied, guests, check_ins, check_outs, _version
-    from landing.hotel_reports
+    from landing.hotel_reports__current
     where report_date = any(%(window)s)
-    order by hotel_id, report_date, _version desc
 )
 select
     today.hotel_id, today.district_id, today.report_date, today.rooms_total, today.rooms_occupied,
@@ -395,10 +393,9 @@ def check_hotel_rows(conn: psycopg.Connection, report_dates: list[date]) -> Chec
 
 SITES_VS_DISTRICT_SQL = """
 with site_latest as (
-    select distinct on (site_id, report_date) site_id, district_id, report_date, samples_collected, positive_tubes
-    from landing.testing_site_reports
+    select site_id, district_id, report_date, samples_collected, positive_tubes
+    from landing.testing_site_reports__current
     where report_date = any(%(dates)s)
-    order by site_id, report_date, _version desc
 ),
 sites as (
     select district_id, report_date, count(*) as site_rows, sum(samples_collected)::bigint as site_samples,
@@ -415,11 +412,10 @@ deliveries as (
     group by reporter, report_date
 ),
 districts as (
-    select distinct on (district_id, report_date)
+    select
         district_id, report_date, samples_collected, new_positives, _version
-    from landing.district_reports
+    from landing.district_reports__current
     where report_date = any(%(window)s)
-    order by district_id, report_date, _version desc
 )
 select
     deliveries.district_id, deliveries.report_date, deliveries.files, deliveries.latest_file_status,
@@ -540,11 +536,10 @@ def _r4(row: dict) -> tuple[CheckResult, Finding | None]:
 
 TRANSFERS_SQL = """
 with check_in_latest as (
-    select distinct on (hotel_id, report_date, source_district_id)
+    select
         hotel_id, report_date, source_district_id, check_ins
-    from landing.hotel_check_ins
+    from landing.hotel_check_ins__current
     where report_date = any(%(window)s)
-    order by hotel_id, report_date, source_district_id, _version desc
 ),
 check_ins as (
     select source_district_id as district_id, report_date, sum(check_ins)::int as check_ins,
@@ -553,10 +548,9 @@ check_ins as (
     group by source_district_id, report_date
 ),
 districts as (
-    select distinct on (district_id, report_date) district_id, report_date, transferred_to_isolation, _version
-    from landing.district_reports
+    select district_id, report_date, transferred_to_isolation, _version
+    from landing.district_reports__current
     where report_date = any(%(window)s)
-    order by district_id, report_date, _version desc
 ),
 candidates as (
     select district_id, report_date from check_ins where report_date = any(%(dates)s)

@@ -72,15 +72,13 @@ def _pair(
 
 HOTEL_CAPACITY_SQL = """
 with reports as (
-    select distinct on (hotel_id, report_date) hotel_id, district_id, report_date, rooms_occupied, guests, _version
-    from landing.hotel_reports
+    select hotel_id, district_id, report_date, rooms_occupied, guests, _version
+    from landing.hotel_reports__current
     where report_date = any(%(dates)s)
-    order by hotel_id, report_date, _version desc
 ),
 registry as (
-    select distinct on (hotel_id) hotel_id, capacity, rooms
-    from landing.isolation_hotels
-    order by hotel_id, _version desc
+    select hotel_id, capacity, rooms
+    from landing.isolation_hotels__current
 )
 select reports.*, registry.capacity, registry.rooms as registered_rooms
 from reports
@@ -139,11 +137,10 @@ def check_hotel_capacity(conn: psycopg.Connection, report_dates: list[date]) -> 
 
 POSITIVITY_SQL = """
 with latest as (
-    select distinct on (site_id, report_date)
+    select
         site_id, district_id, report_date, positive_tubes, coalesce(tubes_sent_to_lab, tubes) as tested_tubes
-    from landing.testing_site_reports
+    from landing.testing_site_reports__current
     where report_date = any(%(dates)s)
-    order by site_id, report_date, _version desc
 )
 select district_id, report_date, sum(positive_tubes)::bigint as positive_tubes,
     sum(tested_tubes) filter (where positive_tubes is not null)::bigint as tested_tubes
@@ -210,10 +207,10 @@ def check_positivity(conn: psycopg.Connection, report_dates: list[date]) -> Chec
 # ------------------------------------------------------------------------------------------- P3
 
 TREND_SQL = f"""
-select distinct on (district_id, report_date) district_id, report_date, {TREND_MEASURE} as value
-from landing.district_reports
+select district_id, report_date, {TREND_MEASURE} as value
+from landing.district_reports__current
 where report_date between %(first)s and %(last)s
-order by district_id, report_date, _version desc
+order by district_id, report_date
 """
 
 
