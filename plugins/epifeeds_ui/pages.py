@@ -80,7 +80,8 @@ def heatmap_page(base: str, data: dict[str, Any], chosen: dict[str, str | None])
     legend = (
         '<p class="legend">'
         + "".join(
-            f'<span class="status-{s}">{CELL_TEXT[s]} {escape(label)}: {data["counts"].get(s, 0)}</span>'
+            f'<span class="status-{s}">{"" if CELL_TEXT[s] == label else CELL_TEXT[s] + " "}{escape(label)}:'
+            f" {data['counts'].get(s, 0)}</span>"
             for s, label in data["statuses"].items()
         )
         + "</p>"

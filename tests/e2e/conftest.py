@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from epifeeds.bi_access import ensure_bi_reader
@@ -70,10 +71,23 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory, server_url: str) -> Iter
         monkeypatch.delenv("EPIFEEDS_WAREHOUSE_DSN", raising=False)
         settings = load_settings()
         try:
-            ensure_bi_reader(settings.admin_dsn, settings.warehouse_dsn)  # dbt grants the marts to it
+            _ensure_bi_reader(settings)
             yield fill_warehouse(settings, tmp_path_factory.mktemp("feed-health"), server_url)
         finally:
             drop_database(name)
+
+
+def _ensure_bi_reader(settings) -> None:
+    """dbt grants the marts to `bi_reader`. Its catalog updates can meet another test's dropping a
+    database at the same moment ("tuple concurrently deleted"): that one is retried."""
+    for attempt in range(3):
+        try:
+            ensure_bi_reader(settings.admin_dsn, settings.warehouse_dsn)
+            return
+        except psycopg.errors.InternalError:
+            if attempt == 2:
+                raise
+            time.sleep(1)
 
 
 def _wait_until_serving(url: str, process: subprocess.Popen, log: Path) -> None:
