@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+from collections import Counter
 from contextlib import ExitStack
 from datetime import date, timedelta
 from pathlib import Path
@@ -74,10 +75,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
         runs = run_with_progress(report_dates, log_path)
         delivered = list(received.messages)
     print_summary(settings, runs, delivered)
-    from epifeeds_sim.score import findings_in_warehouse, render_table, score
+    kinds = Counter(str(m.get("kind")) for m in delivered)
+    console.print(
+        f"Notifications: {len(delivered)} sent ("
+        + ", ".join(f"{kind} {kinds[kind]}" for kind in ("open", "resolved", "reminder", "escalated"))
+        + "); errors are told when they open and when they resolve (docs/alerts.md)"
+    )
+    from epifeeds_sim.score import (
+        alerts_in_warehouse,
+        findings_in_warehouse,
+        render_table,
+        score,
+        score_alerts,
+    )
 
-    console.print("[bold]Findings against the simulation's ground truth[/] (`epifeeds sim score`):")
-    console.print(render_table(score(truth, findings_in_warehouse(settings.warehouse_dsn))), highlight=False)
+    result = score(truth, findings_in_warehouse(settings.warehouse_dsn))
+    result["alerts"] = score_alerts(truth, alerts_in_warehouse(settings.warehouse_dsn))
+    console.print(
+        "[bold]Findings and alerts against the simulation's ground truth[/] (`epifeeds sim score`):"
+    )
+    console.print(render_table(result), highlight=False)
     return 0
 
 

@@ -635,8 +635,53 @@ def plan_district_feed(
         expected={measure: true_value},
         detail=f"the city bulletin's {measure} differs from the sum of the district reports",
     )
+    _plant_restated_cumulative(plan, picker, fault, seed)
     _settle_r1_consequences(plan, roster, ground_truth)
     return plan
+
+
+def _plant_restated_cumulative(plan: DistrictFeedPlan, picker: SlotPicker, fault: Any, seed: int) -> None:
+    """I5: from day t on, a district's cumulative_positives counts k more (a restated starting value, as
+    real bulletins do when a definition changes) while its new positives do not; the city bulletin, the
+    sum of its districts, restates with it. I5 breaks on day t only, for the district and for its city."""
+    plans, truth = plan.reports, plan.truth
+
+    def untouched(reporter: str, u: int) -> bool:
+        report = plans.get((reporter, u))
+        return (
+            bool(report)
+            and not report.is_missing
+            and report.copies == 1
+            and (report.earlier_values is None and report.report_date_text is None)
+        )
+
+    def clean_from(slot: tuple[str, int]) -> bool:
+        district_id, t = slot
+        return t >= 1 and all(
+            untouched(r, u) for r in (district_id, city_of(district_id)) for u in range(t - 1, truth.days)
+        )
+
+    slot = picker.take(accept=lambda s: s[0] != city_of(s[0]) and clean_from(s))
+    if not slot:
+        return
+    district_id, t = slot
+    k = stream(seed, "districts", "restated-cumulative").randint(3, 9)
+    before = plans[slot].values["cumulative_positives"]
+    for reporter in (district_id, city_of(district_id)):
+        for u in range(t, truth.days):
+            plans[(reporter, u)].values["cumulative_positives"] += k
+    previous = plans[(district_id, t - 1)].values["cumulative_positives"]
+    fault(
+        "restated_cumulative",
+        "I5",
+        slot,
+        values={"cumulative_positives": before + k, "previous_value": previous,
+                "new_positives": plans[slot].values["new_positives"]},
+        expected={"cumulative_positives": before},
+        consequences=[{"rule": "I5", "reporter": city_of(district_id), "report_date": truth.day(t).isoformat()}],
+        detail=f"cumulative_positives grows by {k} more than the day's new positives, from this day on "
+        "(the city bulletin restates with it)",
+    )  # fmt: skip
 
 
 def _published_sums(

@@ -280,6 +280,20 @@ def plan_hotel_faults(
             detail="more rooms occupied than the hotel has",
         )
 
+    slot = picker.take(accept=lambda s: s in feed.days and feed.days[s].guests >= 6)
+    if slot:
+        report = feed.days[slot]
+        true_occupied = report.rooms_occupied
+        report.rooms_occupied = report.guests // 3
+        fault(
+            "guests_beyond_rooms",
+            "P1",
+            slot,
+            values={"guests": report.guests, "rooms_occupied": report.rooms_occupied},
+            expected={"rooms_occupied": true_occupied},
+            detail="three guests per occupied room: more than an isolation room holds (P1)",
+        )
+
 
 # ------------------------------------------------------------------------------------------ writing
 

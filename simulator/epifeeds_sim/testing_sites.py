@@ -31,6 +31,7 @@ FEED = "testing_sites"
 FEED_DIR = "file_drop/testing_sites"
 HEADERS = ("采样点编号", "采样点名称", "日期", "混采模式", "采样人次", "采管数", "送检管数", "阳性管数")
 SAMPLES_HEADER_DRIFT = "采样人数"
+POSITIVES_HEADER_DRIFT = "阳性结果管数"  # not an alias: rule S1's drift
 TOTALS_LABEL = "合计"
 R2_TOLERANCE = 0.02
 # How each district's office exports its file (a habit, not a fault). Taiyuan's; see file_format().
@@ -84,6 +85,7 @@ class SiteFile:
     encoding: str | None
     arrived_at: datetime
     samples_header: str = HEADERS[4]
+    positives_header: str = HEADERS[7]
     has_totals_row: bool = False
     has_thousands_separators: bool = False
     full_width_rows: set[int] = field(default_factory=set)
@@ -352,6 +354,19 @@ def plan_site_faults(
             detail="more positive tubes at the district's sites than new positives it reports that day and the next",
         )
 
+    slot = picker.take()
+    if slot:
+        files[slot].positives_header = POSITIVES_HEADER_DRIFT
+        fault(
+            "header_renamed",
+            "S1",
+            slot,
+            values={"header": POSITIVES_HEADER_DRIFT},
+            expected={"header": HEADERS[7]},
+            detail="阳性结果管数 instead of 阳性管数, a spelling the contract does not know: drift (S1), or "
+            "the file's positive tubes land empty",
+        )
+
 
 def _note_revision_consequences(
     files: dict[tuple[str, int], SiteFile], district_plan: DistrictFeedPlan, ground_truth: GroundTruth
@@ -408,6 +423,7 @@ def _totals_row(site_file: SiteFile) -> list[Any]:
 def _table(site_file: SiteFile) -> tuple[list[str], list[list[Any]]]:
     header = list(HEADERS)
     header[4] = site_file.samples_header
+    header[7] = site_file.positives_header
     rows: list[list[Any]] = [
         [
             r.site_id,

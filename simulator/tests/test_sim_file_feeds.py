@@ -179,6 +179,8 @@ def file_findings(sim: dict[str, Any]) -> set[tuple[str, str, str]]:
                 found.add(("I4", row["site_id"], report_date))
             if not row["positive"] <= row["sent"] <= row["tubes"] <= row["samples"]:
                 found.add(("V2", row["site_id"], report_date))
+        if report.get("header") and "阳性管数" not in report["header"]:
+            found.add(("S1", district_id, report_date))  # an unknown spelling of an optional measure
         published = district.get((district_id, report_date))
         if published is None:
             continue  # no valid district report: nothing to reconcile with
@@ -195,6 +197,11 @@ def file_findings(sim: dict[str, Any]) -> set[tuple[str, str, str]]:
             check_ins[(sim["roster"].resolve(name), report_date)] += count
         if report["rooms_occupied"] > report["rooms_total"]:
             found.add(("V2", hotel_id, report_date))
+        capacity = next(
+            h["capacity"] for h in sim["registries"]["isolation_hotels"] if h["hotel_id"] == hotel_id
+        )
+        if report["guests"] > min(capacity, 2 * report["rooms_occupied"]):
+            found.add(("P1", hotel_id, report_date))  # more than two guests a room, or beyond capacity
         previous = sim["hotels"].get(
             (hotel_id, (date.fromisoformat(report_date) - timedelta(days=1)).isoformat())
         )
@@ -527,6 +534,8 @@ def test_all_file_faults_at_province_scale_are_planted_over_the_cities_and_visib
         "transfers_not_checked_in",
         "missing_report",
         "occupancy_over_rooms",
+        "header_renamed",
+        "guests_beyond_rooms",
     }
 
     def district_of(reporter: str) -> str:  # TS<district_id>nnnn, H<district_id>nnn or a district_id

@@ -310,6 +310,7 @@ def test_all_faults_are_planted_exactly_and_explain_every_finding(
         "cumulative_decrease",
         "unknown_reporter",
         "city_total_mismatch",
+        "restated_cumulative",
     }
     assert [f.fault_id for f in truth.faults] == [f"F{i:03d}" for i in range(1, len(truth.faults) + 1)]
     for fault in truth.faults:
@@ -439,6 +440,7 @@ DISTRICT_KINDS = {
     "cumulative_decrease",
     "unknown_reporter",
     "city_total_mismatch",
+    "restated_cumulative",
 }
 
 

@@ -49,3 +49,19 @@ def test_misses_and_false_alarms_are_named():
     assert (
         "missed 140110 2022-03-03 (F001 missing_report)" in table and "unexpected 140105 2022-03-01" in table
     )
+
+
+def test_alert_precision_is_root_causes_alerted_per_alert_and_names_split_and_unmatched_alerts():
+    from epifeeds_sim.score import score_alerts
+
+    missing, city = ("C1", "140110", "2022-03-03"), ("R1", "140100", "2022-03-03")
+    one_each = score_alerts(TRUTH, {missing: {missing, city}, ("H1", "140105", "2022-03-02"): set()})
+    assert (one_each["alerts"], one_each["root_causes_alerted"], one_each["alert_precision"]) == (2, 2, 1.0)
+    # The city's R1 alerted apart from its missing district, and an alert nothing planted explains.
+    split = score_alerts(TRUTH, {missing: {missing}, city: {city}, ("V2", "140105", "2022-03-01"): set()})
+    assert (split["alerts"], split["root_causes_alerted"], round(split["alert_precision"], 2)) == (3, 1, 0.33)
+    assert list(split["split"]) == ["F001 missing_report"]
+    assert split["unmatched"] == [{"rule": "V2", "reporter": "140105", "report_date": "2022-03-01"}]
+    assert "alerts 3 for 1 root causes: alert precision 33%" in render_table(
+        score(TRUTH, [missing]) | {"alerts": split}
+    )

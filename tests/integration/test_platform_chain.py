@@ -78,6 +78,7 @@ def test_demo_reports_what_happened(demo):
     assert "Airflow runs: 18 of 18 succeeded" in stdout  # six DAG runs per report date
     assert "landing.district_reports" in stdout and "marts.fct_district_daily" in stdout
     assert "Checks:" in stdout and "Alerts sent:" in stdout
+    assert "Notifications: " in stdout and "alert precision" in stdout  # the notification budget, measured
     assert "晋源区: district_reports for 2022-03-03 is missing" in stdout
 
 
@@ -161,3 +162,5 @@ def test_sim_score_reads_the_platforms_findings(demo, platform_env):
     done = run_cli(env, "sim", "score", "--truth", str(truth_path), "--format", "json")
     c1 = json.loads(done.stdout)["rules"]["C1"]
     assert (c1["expected"], c1["recall"], c1["precision"]) == (2, 1.0, 1.0)  # the missing and the late report
+    alerts = json.loads(done.stdout)["alerts"]
+    assert alerts["split"] == {} and alerts["unmatched"] == []  # one alert per root cause

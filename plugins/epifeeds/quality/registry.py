@@ -228,6 +228,7 @@ RULES: dict[str, RuleSpec] = {
             explains=(
                 Explains(("I5", "I2"), "reporter", days=(1,), same_feed=True, same_measure=True),
                 Explains(("R1",), "city", same_measure=True),
+                Explains(("I5",), "city", same_feed=True, same_measure=True),  # a city restating with it
             ),
         ),
         RuleSpec(
