@@ -21,6 +21,7 @@ from epifeeds.feeds.parsing import ParseResult
 from epifeeds.landing.loader import LOAD_ERROR_PREFIX, Delivery, LandingOutcome, land_delivery
 
 SUITE = "delivery_landing"
+FINDINGS_LOCK = "epifeeds.dq.findings"
 
 
 class DeliveriesFailed(RuntimeError):
@@ -119,12 +120,20 @@ def report_quarantines(
     quarantined = sum(1 for result, _ in checked if result.status == "fail")
     if not checked:
         return 0
-    record_findings(conn, checked, as_of)
+    # Runs of several ingests at once: the findings' known-exceptions sync (delete and re-insert) and the
+    # alert grouping are not safe to run concurrently, so this run waits for the others' turn.
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (FINDINGS_LOCK,))
+        record_findings(conn, checked, as_of)
     for feed in sorted({result.feed for result, _ in checked}):
         results = [result for result, _ in checked if result.feed == feed]
         store_check_run(conn, suite=SUITE, feed=feed, report_date=None, run_id=run_id or "", results=results)
     if quarantined:
         from epifeeds.alerts.notify import process_alerts
 
-        process_alerts(conn, as_of, run_id=run_id)
+        conn.execute("select pg_advisory_lock(hashtext(%s))", (FINDINGS_LOCK,))
+        try:
+            process_alerts(conn, as_of, run_id=run_id)
+        finally:
+            conn.execute("select pg_advisory_unlock(hashtext(%s))", (FINDINGS_LOCK,))
     return quarantined
