@@ -27,6 +27,8 @@ from epifeeds.settings import DBT_PROJECT_DIR, WAREHOUSE_CONN_ID, Settings, load
 if TYPE_CHECKING:
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 
+    from epifeeds.dbt_operator import DbtBuildOperator
+
 DBT_PROJECT_NAME = "epifeeds"
 DBT_PROFILE_NAME = "epifeeds"
 DBT_TARGET_NAME = "warehouse"
@@ -160,18 +162,58 @@ def cosmos_configs(
     return project_config, profile_config, render_config, execution_config
 
 
-def dbt_task_group(group_id: str = "dbt", *, manifest: Path | None = None, **kwargs: Any) -> DbtTaskGroup:
-    """A Cosmos task group running the whole project (seeds, models, their tests) in dependency order.
+def dbt_build_task(
+    task_id: str = "dbt_build", *, select: str | None = None, **kwargs: Any
+) -> DbtBuildOperator:
+    """One Cosmos task running ``dbt build`` of the whole project (or of ``select``), dbt in-process.
 
-    Call inside a DAG context. ``kwargs`` go to ``DbtTaskGroup`` (e.g. ``operator_args``).
+    Why one task: every dbt invocation pays a fixed start-up (project load, partial parse, adapter and
+    relation cache: ~2.8 s on the CLI), so one task per model spent 5x the build itself
+    (docs/performance.md). dbt orders the nodes, runs each model's tests before its children and skips
+    what a failing test gates, exactly as the per-model tasks did. Per-node visibility moves to
+    ``epifeeds.dbt_results``: after every build, passed or not, each node's status, seconds, rows and a
+    failing test's rows go to the task log, the task's XCom ``dbt_nodes`` and dq.check_results.
+    Call inside a DAG context; ``kwargs`` go to the operator.
     """
-    from cosmos import DbtTaskGroup
+    from cosmos.constants import InvocationMode
 
-    manifest = manifest or MANIFEST_PATH
+    from epifeeds.dbt_operator import DbtBuildOperator
+    from epifeeds.dbt_results import publish_from_cosmos
+
+    _require_manifest(MANIFEST_PATH)
+    _, profile_config, _, _ = cosmos_configs(MANIFEST_PATH)
+    return DbtBuildOperator(
+        task_id=task_id,
+        project_dir=str(DBT_PROJECT_DIR),
+        profile_config=profile_config,
+        select=select,
+        invocation_mode=InvocationMode.DBT_RUNNER,  # no subprocess: dbt's imports are paid once per worker
+        dbt_executable_path=str(dbt_executable()),
+        env=dict(_TELEMETRY_OFF),
+        append_env=True,
+        emit_datasets=False,  # the landing Assets trigger the build; marts are read by BI, not by DAGs
+        callback=publish_from_cosmos,
+        **kwargs,
+    )
+
+
+def _require_manifest(manifest: Path) -> None:
     if not manifest.exists():
         raise ManifestMissing(
             f"dbt manifest {manifest} is missing: run `epifeeds setup` (or `make setup`) to build it"
         )
+
+
+def dbt_task_group(group_id: str = "dbt", *, manifest: Path | None = None, **kwargs: Any) -> DbtTaskGroup:
+    """A Cosmos task group with one task per seed, snapshot and model (with its tests).
+
+    Not what build_warehouse runs (see ``dbt_build_task``): kept so `make bench` can measure it side by
+    side. Call inside a DAG context. ``kwargs`` go to ``DbtTaskGroup`` (e.g. ``operator_args``).
+    """
+    from cosmos import DbtTaskGroup
+
+    manifest = manifest or MANIFEST_PATH
+    _require_manifest(manifest)
     project_config, profile_config, render_config, execution_config = cosmos_configs(manifest)
     return DbtTaskGroup(
         group_id=group_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -14,6 +15,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from epifeeds.bi_access import ensure_bi_reader
+from epifeeds.dbt_results import publish_run_results
 from epifeeds.landing.schema import ensure_landing_schema
 from epifeeds.settings import DBT_PROJECT_DIR, Settings, load_settings
 from epifeeds.warehouse import DbtCommandError, run_dbt
@@ -197,7 +199,7 @@ def test_every_column_built_is_documented_in_the_models_yml(built_warehouse: Set
 
 
 def test_dbt_build_fails_naming_the_test_when_a_district_reports_a_negative_count(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = _create_warehouse(monkeypatch)
     try:
@@ -208,8 +210,51 @@ def test_dbt_build_fails_naming_the_test_when_a_district_reports_a_negative_coun
 
         assert "non_negative_stg_districts__daily_reports_new_positives" in str(failure.value)
         assert "fct_district_daily" not in _relations(settings), "a failing test must stop the marts"
+        _failing_build_is_published_node_by_node(settings, tmp_path / "target", caplog)
     finally:
         _drop_warehouse(settings)
+
+
+def _failing_build_is_published_node_by_node(
+    settings: Settings, target: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What build_warehouse's one `dbt build` task publishes after dbt: the log, XCom data, dq.check_results."""
+    task_log = logging.getLogger("airflow.task")
+    task_log.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="airflow.task"):
+            summary = publish_run_results(target, settings.warehouse_dsn)
+    finally:
+        task_log.removeHandler(caplog.handler)
+    failing_test = "non_negative_stg_districts__daily_reports_new_positives"
+    logged = caplog.text
+    lines = {}  # node -> status, from the table: status, seconds, rows, failures, node[, -- message]
+    for line in logged.splitlines():
+        words = line.split()
+        nodes = [w for w in words if w.startswith(("model.", "test.", "seed.", "snapshot.", "unit_test."))]
+        if nodes and words[0] in ("success", "pass", "fail", "error", "skipped", "warn"):
+            lines[nodes[0]] = words[0]
+    assert lines["model.epifeeds.stg_districts__daily_reports"] == "success"
+    assert lines["model.epifeeds.fct_district_daily"] == "skipped", "every node is listed, the skipped too"
+    assert any(
+        node.startswith(f"test.epifeeds.{failing_test}.") and status == "fail"
+        for node, status in lines.items()
+    )
+    assert logged.index(failing_test) < logged.index("model.epifeeds.stg_districts__daily_reports"), (
+        "problems first"
+    )
+    assert '{"negative_value": -1}' in logged, "the row the test returned is in the log"
+
+    nodes = {node["unique_id"]: node for node in summary["nodes"]}
+    assert nodes["model.epifeeds.fct_district_daily"]["status"] == "skipped"
+    assert summary["failing_rows"] == {failing_test: [{"negative_value": -1}]}
+    [stored] = _rows(
+        settings,
+        f"select status, observed from dq.check_results where check_name = '{failing_test}'",
+    )
+    assert stored["status"] == "fail"
+    assert stored["observed"]["failures"] == 1
+    assert stored["observed"]["failing_rows"] == [{"negative_value": -1}]
 
 
 def _relations(settings: Settings) -> set[str]:
