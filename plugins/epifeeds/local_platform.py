@@ -292,6 +292,9 @@ class AirflowApi:
             f"the Airflow api-server did not answer on {self.base_url} within {timeout_seconds:.0f} s"
         )
 
+    def close(self) -> None:
+        self.client.close()
+
     def login(self) -> None:
         answer = self.client.post("/auth/token", json={"username": self.user, "password": self.password})
         if answer.status_code != 201:

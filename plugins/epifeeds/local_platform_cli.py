@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -42,14 +43,22 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     state = lp.default_state_dir(settings)
+    webhook = settings.alert_webhook_url or f"http://127.0.0.1:{args.alerts_port}/alerts"
+    if args.print_env:  # for `airflow ...` commands against the running platform (e.g. backfill create)
+        env = lp.platform_environment(
+            settings, state, api_port=args.api_port, parallelism=args.parallelism, alert_webhook_url=webhook
+        )
+        for name, value in sorted(env.items()):
+            if name.startswith(("AIRFLOW", "EPIFEEDS_")):
+                print(f"export {name}={shlex.quote(value)}")
+        return 0
     running = [
         p.name for p in lp.recorded_processes(state) if p.is_running() and p.name.startswith("airflow-")
     ]
     if running:
         raise lp.PlatformError(f"already up ({', '.join(running)}); `epifeeds down` stops it")
     prepare(settings, quiet_airflow=True)
-    webhook = settings.alert_webhook_url
-    if not webhook:
+    if not settings.alert_webhook_url:
         argv = [sys.executable, "-m", "epifeeds.local_platform", "alert-inbox"]
         lp.start_process(
             state,
@@ -57,7 +66,6 @@ def cmd_up(args: argparse.Namespace) -> int:
             [*argv, "--port", str(args.alerts_port), "--out", str(state.alerts_file)],
             dict(os.environ),
         )
-        webhook = f"http://127.0.0.1:{args.alerts_port}/alerts"
     env = lp.platform_environment(
         settings, state, api_port=args.api_port, parallelism=args.parallelism, alert_webhook_url=webhook
     )
@@ -111,6 +119,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     up.add_argument("--parallelism", type=int, default=2, help="task slots of the LocalExecutor")
     up.add_argument("--no-catch-up", action="store_true", help="do not trigger today's ingest runs")
+    up.add_argument(
+        "--print-env",
+        action="store_true",
+        help="print the platform's environment as shell exports, start nothing",
+    )
     up.set_defaults(func=cmd_up)
     down = commands.add_parser(
         "down", help="stop exactly what `epifeeds up` (and `sim live --background`) started"

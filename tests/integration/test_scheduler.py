@@ -163,6 +163,7 @@ def platform(tmp_path_factory) -> Platform:
             )
             assert migrated.returncode == 0, migrated.stdout[-3000:] + migrated.stderr[-3000:]
             processes = lp.start_airflow(state, env, components=("api-server", "dag-processor", "scheduler"))
+            api = None
             try:
                 api = lp.AirflowApi(
                     env["AIRFLOW__API__BASE_URL"], lp.load_or_create_secrets(state)["ui_password"]
@@ -173,7 +174,10 @@ def platform(tmp_path_factory) -> Platform:
                     api.unpause(dag_id)
                 yield Platform(api, env, settings.warehouse_dsn, received, state)
             finally:
+                if api is not None:
+                    api.close()
                 stopped = lp.stop_recorded(state)
+                print("stopped:", stopped)
                 assert len(stopped) == len(processes)
                 assert not any(p.is_running() for p in processes)
                 assert lp.recorded_processes(state) == []
@@ -286,9 +290,9 @@ def test_a_backfill_over_two_days_runs_both_report_dates_under_the_scheduler(pla
             "--dag-id",
             "ingest_district_reports",
             "--from-date",
-            "2022-03-02",
+            "2022-03-02T00:00+08:00",
             "--to-date",
-            "2022-03-03T12:00:00+00:00",
+            "2022-03-03T23:59+08:00",
             "--max-active-runs",
             "1",
             "--reprocess-behavior",
