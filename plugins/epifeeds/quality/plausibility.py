@@ -8,7 +8,7 @@ order of magnitude) and are kept wide on purpose: a clean simulation raises no P
 | --- | --- | --- |
 | P1 | a hotel's guests against its registered capacity and its occupied rooms | guests ≤ capacity; guests ≤ rooms occupied × 2 (`GUESTS_PER_ROOM`): an isolation room holds one person, a family room two — the registry's capacity is counted that way |
 | P2 | a district file's test positivity: Σ positive tubes / Σ tubes sent to lab (tubes where not sent) | ≤ 20 % (`MAX_POSITIVITY`) once ≥ 50 tubes: mass screening runs far below 1 %; the CTP treated a jurisdiction's positivity above 20 % as a sign of a reporting error. Deaths / confirmed ≤ 15 % (`MAX_CASE_FATALITY`) where a feed publishes deaths |
-| P3 | a district's samples collected against its recent trend | within 1/5 × and 5 × (`TREND_FACTOR`) the median of the same weekday over the past 4 weeks (≥ 3 known), else of the past 7 days (all known); only with a median ≥ 100. A testing round moves volumes 2–3 × from one day to the next, so the band is wide |
+| P3 | a district's steady measures (home isolation, grid workers, volunteers) and its samples collected against their recent trend | steady measures within 1/5 × and 5 × (`TREND_FACTOR`) the median of the same weekday over the past 4 weeks (≥ 3 known), else of the past 7 days (all known), only with a median ≥ 100; samples, which jump 10–15 × on a city-wide testing round, at most 5 × the highest of the past 14 days (a typo's extra digit) |
 
 Positive tubes ≤ tubes on each row is V2's ordering and stays there. P1 and P2 run with the file
 rules (`quality/file_feed_rules.py`), P3 with the district rules; results go to dq.check_results
@@ -36,7 +36,9 @@ TREND_FACTOR = 5.0
 TREND_MIN_MEDIAN = 100
 TREND_WEEKS = 4
 TREND_MIN_SAME_WEEKDAYS = 3
-TREND_MEASURE = "samples_collected"
+TREND_MEASURES = ("home_isolation", "grid_workers_on_duty", "volunteers")  # steady levels, weekday-seasonal
+ROUND_MEASURES = ("samples_collected",)  # jumps 10-15 × on mass-testing days: judged against recent highs
+ROUND_DAYS = 14
 
 Checked = list[tuple[CheckResult, Finding | None]]
 
@@ -207,10 +209,11 @@ def check_positivity(conn: psycopg.Connection, report_dates: list[date]) -> Chec
 # ------------------------------------------------------------------------------------------- P3
 
 TREND_SQL = f"""
-select district_id, report_date, {TREND_MEASURE} as value
-from landing.district_reports__current
+select distinct on (district_id, report_date)
+    district_id, report_date, {", ".join((*TREND_MEASURES, *ROUND_MEASURES))}
+from landing.district_reports
 where report_date between %(first)s and %(last)s
-order by district_id, report_date
+order by district_id, report_date, _version desc
 """
 
 
@@ -226,40 +229,57 @@ def trend_baseline(history: dict[date, int | None], day: date) -> tuple[float | 
     return None, "fewer than 7 prior days"
 
 
-def p3_problem(value: int | None, baseline: float | None) -> str:
+def round_baseline(history: dict[date, int | None], day: date) -> tuple[float | None, str]:
+    """For a measure with testing rounds: the highest value of the past 14 days (7 at least known)."""
+    known = [v for n in range(1, ROUND_DAYS + 1) if (v := history.get(day - timedelta(days=n))) is not None]
+    if len(known) < 7:
+        return None, "fewer than 7 prior days"
+    return max(known), f"the highest of the past {ROUND_DAYS} days (testing rounds included)"
+
+
+def p3_problem(
+    value: int | None, baseline: float | None, measure: str = "value", *, lower: bool = True
+) -> str:
+    """Why a day's value is far outside its baseline ('' when within the band or not evaluable)."""
     if value is None or baseline is None or baseline < TREND_MIN_MEDIAN:
         return ""
-    if value > TREND_FACTOR * baseline or value < baseline / TREND_FACTOR:
-        return f"{TREND_MEASURE} {value} is {value / baseline:.1f} × its recent median {baseline:g}"
+    if value > TREND_FACTOR * baseline or (lower and value < baseline / TREND_FACTOR):
+        return f"{measure} {value} is {value / baseline:.1f} × its baseline {baseline:g}"
     return ""
 
 
+def _trend_problems(history: dict[str, dict[date, int | None]], day: date) -> tuple[list[str], dict]:
+    problems, measures = [], {}
+    for measure, values in history.items():
+        is_round = measure in ROUND_MEASURES
+        baseline, how = (round_baseline if is_round else trend_baseline)(values, day)
+        if baseline is None or baseline < TREND_MIN_MEDIAN:
+            continue
+        measures[measure] = {"value": values.get(day), "baseline": baseline, "baseline_is": how}
+        if problem := p3_problem(values.get(day), baseline, measure, lower=not is_round):
+            problems.append(f"{problem} ({how})")
+    return problems, measures
+
+
 def check_trend(conn: psycopg.Connection, report_dates: list[date]) -> Checked:
-    """P3 per district and day, for the trend measure."""
+    """P3 per district and day: one result over the trend measures that have enough history."""
     if not report_dates:
         return []
-    rows = _rows(
-        conn,
-        TREND_SQL,
-        {"first": min(report_dates) - timedelta(weeks=TREND_WEEKS), "last": max(report_dates)},
-    )
-    history: dict[str, dict[date, int | None]] = {}
-    for row in rows:
-        history.setdefault(row["district_id"], {})[row["report_date"]] = row["value"]
+    window = {"first": min(report_dates) - timedelta(weeks=TREND_WEEKS), "last": max(report_dates)}
+    history: dict[str, dict[str, dict[date, int | None]]] = {}
+    for row in _rows(conn, TREND_SQL, window):
+        for measure in (*TREND_MEASURES, *ROUND_MEASURES):
+            history.setdefault(row["district_id"], {}).setdefault(measure, {})[row["report_date"]] = row[
+                measure
+            ]
     checked: Checked = []
-    for district_id, values in sorted(history.items()):
-        for day in sorted(d for d in values if d in set(report_dates)):
-            baseline, how = trend_baseline(values, day)
-            if baseline is None or baseline < TREND_MIN_MEDIAN:
+    wanted = set(report_dates)
+    for district_id, by_measure in sorted(history.items()):
+        for day in sorted({d for values in by_measure.values() for d in values} & wanted):
+            problems, measures = _trend_problems(by_measure, day)
+            if not measures:
                 continue  # not evaluable: no result, no finding
-            problem = p3_problem(values[day], baseline)
-            observed = {
-                "measure": TREND_MEASURE,
-                "value": values[day],
-                "baseline": baseline,
-                "baseline_is": how,
-            }
-            summary = f"district {district_id} {day}: {problem} ({how}); a typing error or a testing round?"
+            summary = f"district {district_id} {day}: " + "; ".join(problems) + "; a typing error?"
             checked.append(
                 _pair(
                     "value_within_trend",
@@ -268,8 +288,8 @@ def check_trend(conn: psycopg.Connection, report_dates: list[date]) -> Checked:
                     "district_reports",
                     district_id,
                     day,
-                    summary if problem else "",
-                    observed,
+                    summary if problems else "",
+                    {"measures": measures},
                     {"factor": TREND_FACTOR},
                     severity="warn",
                 )  # fmt: skip

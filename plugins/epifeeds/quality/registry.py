@@ -257,11 +257,12 @@ RULES: dict[str, RuleSpec] = {
         RuleSpec(
             "P3",
             "day's value within the reporter's trend",
-            "a district's samples collected within a band around its recent trend: at most 5 × and at "
-            "least 1/5 × the median of the same weekday over the past weeks (weekday seasonality), or of "
-            "the past 7 days while fewer than 3 same weekdays are known; needs 7 prior days and a median "
-            "≥ 100. Mass-testing rounds move volumes by a factor of 2–3 from one day to the next, so the "
-            "band is wide (the CTP flagged only day-over-day changes of an order of magnitude)",
+            "a district's steady measures (home isolation, grid workers, volunteers) within 1/5 × and 5 × "
+            "the median of the same weekday over the past 4 weeks (weekday seasonality; the past 7 days "
+            "while fewer than 3 same weekdays are known), median ≥ 100; its samples collected at most 5 × "
+            "the highest of the past 14 days, since a city-wide testing round multiplies them 10–15 × in a "
+            "day. The band catches an extra digit, not an outbreak (the CTP flagged only day-over-day "
+            "changes of an order of magnitude)",
             "`quality/plausibility.py`, with the district rules",
             "landing.district_reports",
             "warn",
