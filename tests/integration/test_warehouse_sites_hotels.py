@@ -378,7 +378,12 @@ def test_revisions_reach_the_marts_on_the_next_incremental_build(revisable: Ware
     }
 
     revisable.dbt(
-        "build", *WITHOUT_TESTS, *ONE_DAY_LOOKBACK, "--full-refresh", "--select", "fct_testing_site_daily+"
+        "build",
+        *WITHOUT_TESTS,
+        *ONE_DAY_LOOKBACK,
+        "--full-refresh",
+        "--select",
+        "stg_testing_sites__daily_reports+",
     )
 
     assert site_row(revised_outside, outside) == {"report_version": 2, "is_revised": True}

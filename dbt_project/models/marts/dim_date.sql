@@ -1,11 +1,12 @@
 -- A date spine for the report dates: from the first date any reporting window opens (or the first
--- report landed, if earlier) to the last report date landed, one row per day.
+-- expected report, if earlier) to the last report date expected (the last date landed, for an
+-- open-ended window), one row per day. Built from the expected-reports spine, not from staging.
 
 with
 
-daily_reports as (
+expected_reports as (
 
-    select * from {{ ref('stg_districts__daily_reports') }}
+    select * from {{ ref('int_district_reports_expected') }}
 
 ),
 
@@ -15,12 +16,12 @@ reporting_calendar as (
 
 ),
 
-landed_range as (
+expected_range as (
 
     select
         min(report_date) as first_report_date,
         max(report_date) as last_report_date
-    from daily_reports
+    from expected_reports
 
 ),
 
@@ -36,10 +37,10 @@ date_range as (
     select
         -- least() ignores nulls: without a calendar the spine starts at the first report
         least(
-            calendar_start.first_active_date, landed_range.first_report_date
+            calendar_start.first_active_date, expected_range.first_report_date
         ) as first_date,
-        landed_range.last_report_date as last_date
-    from landed_range
+        expected_range.last_report_date as last_date
+    from expected_range
     cross join calendar_start
 
 ),

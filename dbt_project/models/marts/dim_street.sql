@@ -4,15 +4,37 @@
 
 with
 
+site_versions as (
+
+    select * from {{ ref('testing_sites_snapshot') }}
+
+),
+
+hotel_versions as (
+
+    select * from {{ ref('isolation_hotels_snapshot') }}
+
+),
+
 testing_sites as (
 
-    select * from {{ ref('dim_testing_site') }}
+    -- the registry entries current now, as in dim_testing_site
+    select
+        *,
+        {{ street_key('district_id', 'street_name') }} as street_key
+    from site_versions
+    where dbt_valid_to is null
 
 ),
 
 isolation_hotels as (
 
-    select * from {{ ref('dim_isolation_hotel') }}
+    -- the registry entries current now, as in dim_isolation_hotel
+    select
+        *,
+        {{ street_key('district_id', 'street_name') }} as street_key
+    from hotel_versions
+    where dbt_valid_to is null
 
 ),
 

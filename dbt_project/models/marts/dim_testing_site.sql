@@ -23,7 +23,7 @@ final as (
         site_name,
         district_id,
         -- a street is district x name: the hotel registry has no street codes (see dim_street)
-        md5(district_id || '|' || nullif(trim(street_name), '')) as street_key,
+        {{ street_key('district_id', 'street_name') }} as street_key,
         street_id,
         street_name,
         community_name,

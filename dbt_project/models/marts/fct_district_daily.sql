@@ -5,7 +5,7 @@ with
 
 daily_reports as (
 
-    select * from {{ ref('stg_districts__daily_reports') }}
+    select * from {{ ref('int_district_reports_submitted') }}
 
 ),
 

@@ -14,37 +14,31 @@ expected_reports as (
 
 daily_reports as (
 
-    select * from {{ ref('stg_districts__daily_reports') }}
+    select * from {{ ref('int_district_reports_submitted') }}
 
 ),
 
-report_submissions as (
+roster as (
 
-    select * from {{ ref('stg_districts__report_submissions') }}
-
-),
-
-districts as (
-
-    select * from {{ ref('dim_district') }}
+    select * from {{ ref('districts') }}
 
 ),
 
 city_days as (
 
-    select * from {{ ref('fct_city_daily') }}
+    select * from {{ ref('int_city_reports_reconciled') }}
 
 ),
 
 testing_days as (
 
-    select * from {{ ref('mart_testing_throughput') }}
+    select * from {{ ref('int_district_testing_daily') }}
 
 ),
 
 isolation_days as (
 
-    select * from {{ ref('mart_isolation_capacity') }}
+    select * from {{ ref('int_district_isolation_daily') }}
 
 ),
 
@@ -83,17 +77,13 @@ district_days_reported as (
         daily_reports.grid_workers_on_duty,
         daily_reports.volunteers,
         daily_reports.report_version,
-        report_submissions.first_submitted_at,
+        daily_reports.first_submitted_at,
         daily_reports.submitted_at
     from district_days
     left join daily_reports
         on
             district_days.district_id = daily_reports.district_id
             and district_days.report_date = daily_reports.report_date
-    left join report_submissions
-        on
-            district_days.district_id = report_submissions.district_id
-            and district_days.report_date = report_submissions.report_date
 
 ),
 
@@ -103,9 +93,9 @@ final as (
         district_days_reported.district_id,
         district_days_reported.report_date,
         district_days_reported.city_id,
-        district_names.name as district_name,
-        district_names.name_en as district_name_en,
-        city_names.name as city_name,
+        district_names.district_name,
+        district_names.district_name_en,
+        city_names.district_name as city_name,
         district_days_reported.has_report,
         district_days_reported.new_positives,
         district_days_reported.new_confirmed,
@@ -156,9 +146,9 @@ final as (
         isolation_days.check_ins_from_district_next_day,
         isolation_days.is_isolation_reconciled
     from district_days_reported
-    inner join districts as district_names
+    inner join roster as district_names
         on district_days_reported.district_id = district_names.district_id
-    inner join districts as city_names
+    inner join roster as city_names
         on district_days_reported.city_id = city_names.district_id
     left join city_days
         on

@@ -2,222 +2,41 @@
 -- feed has delivered (first to last hotel report date landed): isolation hotels requisitioned in the
 -- district against those that reported, their rooms, occupancy and guests, and rule R3 side by side:
 -- the close contacts the district transferred to centralised isolation on d against the check-ins
--- from that district, across every hotel of the city, on d and d+1.
+-- from that district, across every hotel of the city, on d and d+1. The figures are
+-- int_district_isolation_daily's, which the district summary reads too.
 
 with
 
-expected_reports as (
-
-    select * from {{ ref('int_district_reports_expected') }}
-
-),
-
-districts as (
-
-    select * from {{ ref('dim_district') }}
-
-),
-
-isolation_hotels as (
-
-    select * from {{ ref('dim_isolation_hotel') }}
-
-),
-
-hotel_days as (
-
-    select * from {{ ref('fct_hotel_occupancy_daily') }}
-
-),
-
-check_ins as (
-
-    select * from {{ ref('stg_isolation_hotels__check_ins') }}
-
-),
-
-district_reports as (
-
-    select * from {{ ref('stg_districts__daily_reports') }}
-
-),
-
-feed_windows as (
-
-    select
-        districts.parent_district_id as city_id,
-        min(hotel_days.report_date) as first_report_date,
-        max(hotel_days.report_date) as last_report_date
-    from hotel_days
-    inner join districts
-        on hotel_days.district_id = districts.district_id
-    group by districts.parent_district_id
-
-),
-
 district_days as (
 
-    select
-        expected_reports.district_id,
-        expected_reports.report_date,
-        expected_reports.jurisdiction_id as city_id,
-        -- the next day's check-ins are known once the hotel feed has delivered that day
-        expected_reports.report_date < feed_windows.last_report_date as has_next_day_hotel_reports
-    from expected_reports
-    inner join feed_windows
-        on
-            expected_reports.jurisdiction_id = feed_windows.city_id
-            and expected_reports.report_date
-            between feed_windows.first_report_date and feed_windows.last_report_date
-    where expected_reports.reporter_level = 'district'
-
-),
-
-active_hotels as (
-
-    select
-        district_days.district_id,
-        district_days.report_date,
-        count(*) as hotels_active,
-        sum(isolation_hotels.capacity) as guest_capacity
-    from district_days
-    inner join isolation_hotels
-        on
-            district_days.district_id = isolation_hotels.district_id
-            and district_days.report_date >= isolation_hotels.requisitioned_from
-            and (
-                isolation_hotels.requisitioned_to is null
-                or district_days.report_date < isolation_hotels.requisitioned_to
-            )
-    group by district_days.district_id, district_days.report_date
-
-),
-
-hotel_totals as (
-
-    select
-        district_id,
-        report_date,
-        count(*) as hotels_reporting,
-        sum(rooms_total) as rooms_total,
-        sum(rooms_occupied) as rooms_occupied,
-        sum(rooms_free) as rooms_free,
-        sum(guests) as guests,
-        sum(check_ins) as check_ins,
-        sum(check_outs) as check_outs
-    from hotel_days
-    group by district_id, report_date
-
-),
-
-check_ins_by_source_district as (
-
-    select
-        source_district_id as district_id,
-        report_date,
-        sum(check_ins) as check_ins
-    from check_ins
-    group by source_district_id, report_date
-
-),
-
-district_days_measured as (
-
-    select
-        district_days.district_id,
-        district_days.report_date,
-        district_days.city_id,
-        coalesce(active_hotels.hotels_active, 0) as hotels_active,
-        coalesce(hotel_totals.hotels_reporting, 0) as hotels_reporting,
-        coalesce(hotel_totals.rooms_total, 0) as rooms_total,
-        coalesce(hotel_totals.rooms_occupied, 0) as rooms_occupied,
-        coalesce(hotel_totals.rooms_free, 0) as rooms_free,
-        coalesce(hotel_totals.guests, 0) as guests,
-        coalesce(active_hotels.guest_capacity, 0) as guest_capacity,
-        coalesce(hotel_totals.check_ins, 0) as hotel_check_ins,
-        coalesce(hotel_totals.check_outs, 0) as hotel_check_outs,
-        district_reports.transferred_to_isolation,
-        coalesce(same_day.check_ins, 0) as check_ins_from_district,
-        case
-            when district_days.has_next_day_hotel_reports then coalesce(next_day.check_ins, 0)
-        end as check_ins_from_district_next_day
-    from district_days
-    left join active_hotels
-        on
-            district_days.district_id = active_hotels.district_id
-            and district_days.report_date = active_hotels.report_date
-    left join hotel_totals
-        on
-            district_days.district_id = hotel_totals.district_id
-            and district_days.report_date = hotel_totals.report_date
-    left join district_reports
-        on
-            district_days.district_id = district_reports.district_id
-            and district_days.report_date = district_reports.report_date
-    left join check_ins_by_source_district as same_day
-        on
-            district_days.district_id = same_day.district_id
-            and district_days.report_date = same_day.report_date
-    left join check_ins_by_source_district as next_day
-        on
-            district_days.district_id = next_day.district_id
-            and district_days.report_date + 1 = next_day.report_date
+    select * from {{ ref('int_district_isolation_daily') }}
 
 ),
 
 final as (
 
     select
-        district_days_measured.district_id,
-        district_days_measured.report_date,
-        district_days_measured.city_id,
-        district_names.name as district_name,
-        district_days_measured.hotels_active,
-        district_days_measured.hotels_reporting,
-        district_days_measured.hotels_reporting >= district_days_measured.hotels_active
-            as is_hotels_complete,
-        district_days_measured.rooms_total,
-        district_days_measured.rooms_occupied,
-        district_days_measured.rooms_free,
-        round(
-            cast(district_days_measured.rooms_occupied as numeric)
-            / nullif(district_days_measured.rooms_total, 0),
-            4
-        ) as occupancy_rate,
-        district_days_measured.guests,
-        district_days_measured.guest_capacity,
-        district_days_measured.hotel_check_ins,
-        district_days_measured.hotel_check_outs,
-        district_days_measured.transferred_to_isolation,
-        district_days_measured.check_ins_from_district,
-        district_days_measured.check_ins_from_district_next_day,
-        -- R3: everyone transferred on d checks in on d or d+1, so the check-ins from the district on
-        -- d and d+1 cover its transfers on d (d's check-ins also hold people transferred on d-1, so
-        -- more is normal); null until the district reported and the hotels' d+1 has landed
-        case
-            when
-                district_days_measured.transferred_to_isolation is not null
-                and district_days_measured.check_ins_from_district_next_day is not null
-                then
-                    greatest(
-                        district_days_measured.transferred_to_isolation
-                        - district_days_measured.check_ins_from_district
-                        - district_days_measured.check_ins_from_district_next_day,
-                        0
-                    )
-        end as transfers_not_checked_in,
-        case
-            when
-                district_days_measured.transferred_to_isolation is not null
-                and district_days_measured.check_ins_from_district_next_day is not null
-                then
-                    district_days_measured.check_ins_from_district
-                    + district_days_measured.check_ins_from_district_next_day
-                    >= district_days_measured.transferred_to_isolation
-        end as is_isolation_reconciled
-    from district_days_measured
-    inner join districts as district_names
-        on district_days_measured.district_id = district_names.district_id
+        district_id,
+        report_date,
+        city_id,
+        district_name,
+        hotels_active,
+        hotels_reporting,
+        is_hotels_complete,
+        rooms_total,
+        rooms_occupied,
+        rooms_free,
+        occupancy_rate,
+        guests,
+        guest_capacity,
+        hotel_check_ins,
+        hotel_check_outs,
+        transferred_to_isolation,
+        check_ins_from_district,
+        check_ins_from_district_next_day,
+        transfers_not_checked_in,
+        is_isolation_reconciled
+    from district_days
 
 )
 
