@@ -123,8 +123,8 @@ def print_report(summary: dict[str, Any], file: str) -> None:
     print(
         f"measures: {len(measures)} published measures, {figures} figures in {BULLETIN_MEASURES.landing_table}"
     )
-    for day, reason, count in summary["rejected"]:
-        print(f"  rejected {day} ×{count}: {reason}")
+    for line in rejected_summary(summary["rejected"]):
+        print(f"  rejected {line}")
     for name, why in layout.unmatched_reporters.items():
         print(f"unmatched column group {name}: {why}")
     if layout.unmatched_columns:
@@ -140,6 +140,30 @@ def print_report(summary: dict[str, Any], file: str) -> None:
         f" alerts: {alerts['incidents']} open incidents, {len(alerts['notices'])} notices sent;"
         f" see `epifeeds findings --from {dates[0]} --to {dates[-1]}`"
     )
+
+
+def rejected_summary(rejected: list[tuple[str, str, int]]) -> list[str]:
+    """The rejected district-report rows by root cause: a repeated date once, an unknown reporter once
+    with its dates, any other reason per date."""
+    from epifeeds.feeds.parsing import DUPLICATE_ROW_REASON
+
+    duplicates: dict[str, int] = {}
+    unknown: dict[str, list[tuple[str, int]]] = {}
+    lines = []
+    for day, reason, count in rejected:
+        if reason.startswith(DUPLICATE_ROW_REASON):
+            duplicates[day] = duplicates.get(day, 0) + count
+        elif reason.startswith("unknown district"):
+            unknown.setdefault(reason, []).append((day, count))
+        else:
+            lines.append(f"{day} ×{count}: {reason}")
+    lines += [
+        f"{day} ×{n}: the date is in the file twice; the first row landed" for day, n in duplicates.items()
+    ]
+    for reason, days in unknown.items():
+        rows = sum(n for _, n in days)
+        lines.append(f"{days[0][0]}..{days[-1][0]} ×{rows} ({len(days)} dates): {reason}")
+    return lines
 
 
 def cmd_import_bulletin(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ district names city-prefixed (石家庄市长安区) or short (桥西), 累计�
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import shutil
@@ -226,3 +227,25 @@ def test_the_drop_folder_takes_each_bulletin_once_and_reports_an_unreadable_one(
     with psycopg.connect(warehouse_dsn) as conn:
         uris = conn.execute("select distinct source_uri from landing.batches").fetchall()
     assert uris == [((drop / "chengdu.csv").as_uri(),)]
+
+
+def test_the_command_says_what_it_onboarded_and_rejects_each_root_cause_once(
+    warehouse_dsn, tmp_path, seeds, monkeypatch, capsys
+):
+    monkeypatch.setenv("EPIFEEDS_WAREHOUSE_DSN", warehouse_dsn)
+    monkeypatch.setenv("EPIFEEDS_ARCHIVE_URL", str(tmp_path / "archive"))
+    chengdu = tmp_path / "chengdu.csv"
+    chengdu.write_bytes(chengdu_bulletin())
+    parser = argparse.ArgumentParser(prog="epifeeds")
+    bulletin_import.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["import-bulletin", str(chengdu)])
+
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+
+    assert "9 report dates 2022-06-01..2022-06-10, city 成都市 (510100), 20 districts, gb18030" in out
+    assert "onboarded 成都市 from the national roster (calendar 2022-06-01..2022-06-10)" in out
+    assert "rejected 2022-06-08 ×21: the date is in the file twice" in out
+    assert "rejected 2022-06-01..2022-06-10 ×10 (9 dates): unknown district '高新区'" in out
+    assert "unmatched column group 高新区: unknown district '高新区': no district of 成都市 (510100)" in out
+    assert "failures by rule: {'C1': 1, 'I1': 1, 'I2': 1, 'N1': 1, 'V1': 1}" in out
