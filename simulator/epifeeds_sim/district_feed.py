@@ -664,6 +664,9 @@ def _plant_restated_cumulative(plan: DistrictFeedPlan, picker: SlotPicker, fault
     slot = picker.take(accept=lambda s: s[0] != city_of(s[0]) and clean_from(s))
     if not slot:
         return
+    # Only I5 of the district and its city read cumulative_positives: the file feeds' faults may share
+    # the slot, so the slot stays open to them (and their placement is as it was before this fault).
+    picker.used.discard(slot)
     district_id, t = slot
     k = stream(seed, "districts", "restated-cumulative").randint(3, 9)
     before = plans[slot].values["cumulative_positives"]
