@@ -319,6 +319,16 @@ RULES: dict[str, RuleSpec] = {
             "epi-analytics",
         ),
         RuleSpec(
+            "N1",
+            "measure not published",
+            "a measure a reporter does not publish in its bulletin (every cell blank, or all zeros while its "
+            "counterpart moves) is one finding for the file's window, not a daily error; I2 and I5 skip it",
+            "`quality/bulletin_checks.py` (`epifeeds import-bulletin`, `ingest_bulletins`)",
+            "landing.bulletin_measures",
+            "info",
+            "data-platform",
+        ),
+        RuleSpec(
             "X1",
             "known exception",
             "known exceptions silence a rule for a reporter and date range, with a reason",
