@@ -175,7 +175,11 @@ def cmd_roster(args: argparse.Namespace) -> int:
         return 2
     print(("onboarded " if entry.is_new else "already onboarded, unchanged: ") + describe(entry))
     if entry.is_new:
-        print("rebuild the warehouse (dbt seed) so the marts know the new districts")
+        print(
+            "next: rebuild the warehouse (dbt seed) so the marts know the new districts, and regenerate the"
+            " GX context (its landing suites list the known districts): python -c 'from"
+            " epifeeds.quality.suites import write_context; write_context()'"
+        )
     return 0
 
 
