@@ -39,6 +39,7 @@ from epifeeds.settings import Settings
 
 AIRFLOW_COMPONENTS = ("api-server", "dag-processor", "scheduler", "triggerer")
 UI_USER = "admin"
+STOPPED_LAST = ("airflow-api-server",)
 
 
 class PlatformError(orchestration.PlatformSetupError):
@@ -209,31 +210,37 @@ def _signal_group(pid: int, signum: int) -> None:
 def stop_recorded(state: StateDir, grace_seconds: float = 20.0) -> list[str]:
     """Stop every process the state folder records (their whole process groups); returns what was stopped.
 
-    Idempotent: processes already gone only lose their pid file."""
-    stopped = []
+    The api-server goes last (running tasks report their end through it), with a shorter grace: it keeps
+    no state. Idempotent: processes already gone only lose their pid file."""
     processes = recorded_processes(state)
     alive = [p for p in processes if p.is_running()]
+    last = [p for p in alive if p.name in STOPPED_LAST]
+    stopped = _stop_groups([p for p in alive if p not in last], grace_seconds)
+    stopped += _stop_groups(last, min(grace_seconds, 10.0))
+    for process in processes:
+        (state.pids / f"{process.name}.json").unlink(missing_ok=True)
+    return stopped
+
+
+def _stop_groups(alive: list[StartedProcess], grace_seconds: float) -> list[str]:
+    """SIGTERM each process group, SIGKILL what is left after the grace period."""
     for process in alive:
         _signal_group(process.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_seconds
     while any(p.is_running() for p in alive) and time.monotonic() < deadline:
         _reap(alive)
         time.sleep(0.2)
+    stopped = []
     for process in alive:
         killed = process.is_running()
-        if killed:
-            _signal_group(process.pid, signal.SIGKILL)
         stopped.append(f"{process.name} (pid {process.pid}{', killed' if killed else ''})")
-    # What is left of a group whose leader exited (a worker that ignored SIGTERM) goes too.
-    for process in alive:
+        # Also what is left of a group whose leader exited (a worker that ignored SIGTERM).
         _signal_group(process.pid, signal.SIGKILL)
     deadline = time.monotonic() + 5
     while any(p.is_running() for p in alive) and time.monotonic() < deadline:
         _reap(alive)
         time.sleep(0.1)
     _reap(alive)
-    for process in processes:
-        (state.pids / f"{process.name}.json").unlink(missing_ok=True)
     return stopped
 
 

@@ -179,11 +179,24 @@ def platform(tmp_path_factory) -> Platform:
                 stopped = lp.stop_recorded(state)
                 print("stopped:", stopped)
                 assert len(stopped) == len(processes)
-                assert not any(p.is_running() for p in processes)
-                assert lp.recorded_processes(state) == []
+                assert members_of_groups({p.pid for p in processes}) == []  # workers and tasks too
+                assert lp.recorded_processes(state) == [] and lp.stop_recorded(state) == []
     finally:
         drop_database(metadata_db)
         drop_database(warehouse_db)
+
+
+def members_of_groups(group_ids: set[int]) -> list[str]:
+    """Live processes (not zombies) in any of these process groups, as 'pid command'."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) in group_ids and fields[0] not in ("Z", "X"):
+            found.append(f"{stat.parent.name} {(stat.parent / 'cmdline').read_bytes()[:120]!r}")
+    return found
 
 
 def wait_for(what: str, probe: Callable[[], Any], timeout_seconds: float = 150) -> Any:
