@@ -64,7 +64,13 @@ def _bulletin(header: list[str], *rows: list[object]) -> bytes:
 
 
 def test_a_bulletin_of_an_unseen_city_reads_its_names_within_that_city():
-    header = ["日期", "朝阳区_阳性", "南关_阳性", "宽城区_阳性", "高新区_阳性"]  # 长春: 朝阳区 is 220104 there
+    header = [
+        "日期",
+        "朝阳区_阳性",
+        "南关_阳性",
+        "宽城区_阳性",
+        "高新区_阳性",
+    ]  # 长春: 朝阳区 is 220104 there
     wide = read_wide_bulletin(_bulletin(header, ["2022-03-10", 1, 2, 3, 4]), load_district_roster())
 
     assert wide.layout.city.district_id == "220100" and not wide.layout.is_onboarded
@@ -79,7 +85,9 @@ def test_a_bulletin_matching_no_city_is_refused_with_what_to_do():
     with pytest.raises(UnreadableBulletin, match="cannot tell which city"):
         read_wide_bulletin(_bulletin(["日期", "高新区_阳性"], ["2022-03-10", 1]), load_district_roster())
     with pytest.raises(UnreadableBulletin, match="not a city on the roster nor"):
-        read_wide_bulletin(_bulletin(["日期", "朝阳区_阳性"], ["2022-03-10", 1]), load_district_roster(), city="朝阳区")
+        read_wide_bulletin(
+            _bulletin(["日期", "朝阳区_阳性"], ["2022-03-10", 1]), load_district_roster(), city="朝阳区"
+        )
 
 
 def test_every_beijing_column_is_a_measure_or_listed_and_unpublished_cumulatives_are_found():
@@ -90,7 +98,11 @@ def test_every_beijing_column_is_a_measure_or_listed_and_unpublished_cumulatives
 
     assert layout.unmatched_columns == ()  # every column but 日期 and 来源 is a measure
     assert len(layout.measure_columns) == len(header) - 2
-    assert {("110000", "cumulative_recovered"), ("110000", "new_deaths"), ("110000", "current_critical")} <= measures
+    assert {
+        ("110000", "cumulative_recovered"),
+        ("110000", "new_deaths"),
+        ("110000", "current_critical"),
+    } <= measures
     assert {("110105", "new_positives_closed_loop"), ("110105", "new_positives_community")} <= measures
     assert ("110105", "new_confirmed_from_asymptomatic") in measures
     # The four cumulatives Beijing leaves at 0 while their daily figures move are not published (N1);

@@ -20,7 +20,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from epifeeds.feeds.bulletin_measures import CUMULATIVE_OF, city_measure_of, counterpart_of, district_measure_of
+from epifeeds.feeds.bulletin_measures import (
+    CUMULATIVE_OF,
+    city_measure_of,
+    counterpart_of,
+    district_measure_of,
+)
 from epifeeds.feeds.contracts import DISTRICT_REPORTS
 from epifeeds.feeds.divisions import load_national_roster
 from epifeeds.feeds.names import District, DistrictRoster, normalise_label
@@ -190,7 +195,7 @@ def _moves(measure: str, values: list[int | None]) -> bool:
     if measure not in CUMULATIVE_OF:
         return any(v not in (0, None) for v in values)
     known = [v for v in values if v is not None]
-    return any(after > before for before, after in zip(known, known[1:]))
+    return any(after > before for before, after in zip(known, known[1:], strict=False))
 
 
 def decode_bulletin(payload: bytes) -> tuple[str, str]:
@@ -329,7 +334,9 @@ def read_bulletin_layout(
     if grouped and not district_ids and city:
         raise UnreadableBulletin(
             f"none of the district columns names a district of {chosen.district_name}: "
-            + "; ".join(f"column {next(iter(grouped[n].values()))!r}: {why}" for n, why in list(unmatched.items())[:3])
+            + "; ".join(
+                f"column {next(iter(grouped[n].values()))!r}: {why}" for n, why in list(unmatched.items())[:3]
+            )
             + (f" (and {len(unmatched) - 3} more)" if len(unmatched) > 3 else "")
             + "; check --city, or split the file per city"
         )
