@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from epifeeds import local_platform as lp
 from epifeeds.orchestration import DAILY_INGESTS, run_time_for
 from epifeeds.schedules import FEED_WATCHDOG_CRON, cron_local_time
-from epifeeds.settings import REPORT_TIMEZONE, load_settings
+from epifeeds.settings import REPORT_TIMEZONE, Settings, load_settings
 
 PLATFORM_DAGS = (*(dag_id for dag_id, _ in DAILY_INGESTS), "build_warehouse", "feed_watchdog")
 
@@ -57,7 +57,21 @@ def cmd_up(args: argparse.Namespace) -> int:
     ]
     if running:
         raise lp.PlatformError(f"already up ({', '.join(running)}); `epifeeds down` stops it")
+    chosen_log_level = os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL")
     prepare(settings, quiet_airflow=True)
+    if chosen_log_level is None:  # quiet set-up, but the components and task logs at Airflow's INFO
+        os.environ.pop("AIRFLOW__LOGGING__LOGGING_LEVEL", None)
+    try:
+        return _start_platform(args, settings, state, webhook)
+    except BaseException:
+        stopped = lp.stop_recorded(state)
+        console.print(f"up: did not come up; stopped {', '.join(stopped) or 'nothing'}", soft_wrap=True)
+        raise
+
+
+def _start_platform(args: argparse.Namespace, settings: Settings, state: lp.StateDir, webhook: str) -> int:
+    from epifeeds.cli import console
+
     if not settings.alert_webhook_url:
         argv = [sys.executable, "-m", "epifeeds.local_platform", "alert-inbox"]
         lp.start_process(
