@@ -116,7 +116,9 @@ def cmd_down(args: argparse.Namespace) -> int:
 
     state = lp.default_state_dir(load_settings())
     stopped = lp.stop_recorded(state, grace_seconds=args.grace_seconds)
-    console.print("down: stopped " + ", ".join(stopped) if stopped else "down: nothing was running")
+    console.print(
+        "down: stopped " + ", ".join(stopped) if stopped else "down: nothing was running", soft_wrap=True
+    )
     return 0
 
 
