@@ -42,7 +42,7 @@ DAYS = 14
 FIRST = date(2022, 3, 1)
 DATES = [FIRST + timedelta(days=n) for n in range(DAYS)]
 AFTER_EVERYTHING = datetime.combine(DATES[-1] + timedelta(days=2), datetime.min.time(), UTC)
-FILE_RULES = ("C1", "I3", "I4", "R2", "R3", "R4", "V2")
+FILE_RULES = ("C1", "I3", "I4", "P1", "R2", "R3", "R4", "V2")
 
 
 def land_district_feed(conn: psycopg.Connection, archive: Path, sim_dir: Path) -> None:
@@ -275,7 +275,11 @@ def land_districts(conn, tmp_path, day: date, items: list[dict]) -> None:
 
 
 def findings(conn) -> dict[tuple[str, str, date], tuple[str, dict]]:
-    rows = conn.execute("select rule, reporter, report_date, status, details from dq.findings")
+    """The findings of the focused cases; P1 left out: their hotels hold 3-4 guests a room, which P1
+    (tested in test_alert_root_causes_chain.py) rightly calls implausible."""
+    rows = conn.execute(
+        "select rule, reporter, report_date, status, details from dq.findings where rule <> 'P1'"
+    )
     return {(rule, reporter, day): (status, details) for rule, reporter, day, status, details in rows}
 
 
