@@ -317,8 +317,9 @@ class AirflowApi:
             answer = self.client.request(method, path, **kwargs)
         return answer
 
-    def dag_ids(self) -> set[str]:
-        answer = self.request("GET", "/api/v2/dags", params={"limit": 1000})
+    def dag_ids(self, tag: str | None = None) -> set[str]:
+        params: dict[str, Any] = {"limit": 1000} | ({"tags": tag} if tag else {})
+        answer = self.request("GET", "/api/v2/dags", params=params)
         answer.raise_for_status()
         return {dag["dag_id"] for dag in answer.json()["dags"]}
 

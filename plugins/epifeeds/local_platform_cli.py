@@ -91,7 +91,8 @@ def _start_platform(args: argparse.Namespace, settings: Settings, state: lp.Stat
     )
     api.wait_until_up(processes)
     api.wait_for_dags(PLATFORM_DAGS)
-    for dag_id in PLATFORM_DAGS:
+    unpaused = sorted(api.dag_ids(tag="epifeeds") | set(PLATFORM_DAGS))
+    for dag_id in unpaused:
         api.unpause(dag_id)
     if not args.no_catch_up:
         for dag_id, report_date, run_id in catch_up(api, datetime.now(UTC)):
@@ -101,7 +102,7 @@ def _start_platform(args: argparse.Namespace, settings: Settings, state: lp.Stat
     console.print(
         f"up: the Airflow UI is at {api.base_url} — log in as [bold]{lp.UI_USER}[/] with password "
         f"[bold]{password}[/] (kept in {state.secrets_file}).\n"
-        f"up: DAGs unpaused: {', '.join(PLATFORM_DAGS)}; build_warehouse follows the landing Assets, "
+        f"up: DAGs unpaused: {', '.join(unpaused)}; build_warehouse follows the landing Assets, "
         f"feed_watchdog runs hourly (next {next_watch:%H:%M} UTC, {FEED_WATCHDOG_CRON!r} Asia/Shanghai).\n"
         f"up: alerts go to {webhook}"
         + (f" (received into {state.alerts_file})" if not settings.alert_webhook_url else "")
