@@ -154,3 +154,14 @@ def test_the_notification_budget_per_severity(severity, env, kinds):
     kind, _ = _due_kind("resolved", severity, opened, last, count, escalated_at, None, opened + timedelta(days=3),
                         config.suppression, config)  # fmt: skip
     assert [*sent, kind] == kinds
+
+
+def test_a_hotels_wrong_count_is_one_alert_with_the_next_days_broken_identity():
+    today = finding("I3", "flow_identity", "H140105001", feed="hotel_reports")
+    tomorrow = finding("I3", "flow_identity", "H140105001", day=NEXT, feed="hotel_reports")
+    assert grouped(tomorrow, today) == {
+        f"I3:hotel_reports:H140105001:{DAY}": [
+            ("I3", "H140105001", str(DAY)),
+            ("I3", "H140105001", str(NEXT)),
+        ]
+    }

@@ -205,6 +205,8 @@ RULES: dict[str, RuleSpec] = {
             "landing.hotel_reports",
             "error",
             "data-platform",
+            # a wrong count today is tomorrow's wrong base
+            explains=(Explains(("I3",), "reporter", days=(1,), same_feed=True),),
         ),
         RuleSpec(
             "I4",
