@@ -58,7 +58,8 @@ def _csv(header: list[str], rows: list[list[object]]) -> str:
     return out.getvalue()
 
 
-def chengdu_bulletin() -> bytes:
+def chengdu_bulletin(corrected: bool = False) -> bytes:
+    """The planted file; `corrected`: without the 高新区 group and the repeated date, with 06-05."""
     header = [
         "日期",
         "本土确诊病例",
@@ -68,10 +69,11 @@ def chengdu_bulletin() -> bytes:
         "累计治愈出院",
         "累计本土确诊",
     ]
-    header += [f"{d}_{m}" for d in (*CHENGDU, "高新区") for m in ("阳性", "确诊", "无症状")]
+    groups = CHENGDU if corrected else (*CHENGDU, "高新区")
+    header += [f"{d}_{m}" for d in groups for m in ("阳性", "确诊", "无症状")]
     rows, recovered = [], 2850
     for n, day in enumerate(date(2022, 6, 1) + timedelta(days=i) for i in range(10)):
-        if day == date(2022, 6, 5):
+        if day == date(2022, 6, 5) and not corrected:
             continue  # the missing day
         per_district = [
             ((n + k) % 3, (n + 2 * k) % 2) for k in range(len(CHENGDU))
@@ -83,9 +85,10 @@ def chengdu_bulletin() -> bytes:
         row = [day.isoformat(), confirmed, asymptomatic, confirmed + asymptomatic, discharged, recovered, 0]
         for c, a in per_district:
             row += [c + a, c, a]
-        row += [2, 1, 1]  # 高新区: its figures are not in the city's totals
+        if not corrected:
+            row += [2, 1, 1]  # 高新区: its figures are not in the city's totals
         rows.append(row)
-        if day == date(2022, 6, 8):
+        if day == date(2022, 6, 8) and not corrected:
             rows.append(list(row))  # delivered twice
     return _csv(header, rows).encode("gbk")
 
@@ -249,3 +252,17 @@ def test_the_command_says_what_it_onboarded_and_rejects_each_root_cause_once(
     assert "rejected 2022-06-01..2022-06-10 ×10 (9 dates): unknown district '高新区'" in out
     assert "unmatched column group 高新区: unknown district '高新区': no district of 成都市 (510100)" in out
     assert "failures by rule: {'C1': 1, 'I1': 1, 'I2': 1, 'N1': 1, 'V1': 1}" in out
+
+
+def test_a_corrected_file_resolves_what_it_fixed(warehouse_dsn, tmp_path, seeds):
+    planted, corrected = tmp_path / "chengdu.csv", tmp_path / "chengdu-corrected.csv"
+    planted.write_bytes(chengdu_bulletin())
+    corrected.write_bytes(chengdu_bulletin(corrected=True))
+    bulletin_import.import_check_and_alert(warehouse_dsn, str(tmp_path), planted, "first")
+
+    bulletin_import.import_check_and_alert(warehouse_dsn, str(tmp_path), corrected, "corrected")
+
+    with psycopg.connect(warehouse_dsn) as conn:
+        status = dict(conn.execute("select rule, status from dq.findings").fetchall())
+    # 06-05 delivered, 高新区 gone, 06-08 once: resolved; the decrease and the unpublished cumulative stay.
+    assert status == {"C1": "resolved", "V1": "resolved", "I1": "resolved", "I2": "open", "N1": "open"}

@@ -257,7 +257,12 @@ def check_bulletin_rejects(conn: psycopg.Connection, imported: BulletinImport) -
                 summary=f"{imported.file_name}: column group {reporter!r} on {len(days)} dates {days[0]}..{days[-1]}"
                 f" is no district of {city.district_name}: {why}; its rows are in landing.rejects and the"
                 " archived file. If it is a district, add the alias (epifeeds roster); otherwise ignore it",
-                details={"dates": [str(d) for d in days], "rows": len(found), "reason": why},
+                details={
+                    "dates": [str(d) for d in days],
+                    "rows": len(found),
+                    "reason": why,
+                    "city_id": city.district_id,
+                },
             )
         )
     for day, found in sorted(duplicated.items()):
@@ -277,6 +282,7 @@ def check_bulletin_rejects(conn: psycopg.Connection, imported: BulletinImport) -
                 details={"rows_rejected": len(found)},
             )
         )
+    checked += _corrected(conn, imported, set(unknown), set(duplicated))
     for (feed, reporter, day), found in sorted(other.items()):
         checked.append(
             _checked(
@@ -294,6 +300,43 @@ def check_bulletin_rejects(conn: psycopg.Connection, imported: BulletinImport) -
             )
         )
     return checked
+
+
+def _corrected(
+    conn: psycopg.Connection, imported: BulletinImport, unknown: set[str], duplicated: set[date]
+) -> Checked:
+    """Passes for what a corrected file no longer has: a date no longer delivered twice, a column group
+    that is gone (its open finding, from an earlier import of the city, resolves)."""
+    city = imported.bulletin.layout.city.district_id
+    dates = imported.bulletin.report_dates
+    gone = conn.execute(
+        "select reporter, report_date from dq.findings where rule = 'V1' and finding_key like %s"
+        " and details->>'city_id' = %s and report_date between %s and %s and status = 'open'",
+        ("V1:unknown_reporter:%", city, dates[0], dates[-1]),
+    ).fetchall()
+    passes = [
+        ("V1", "reporter_known", "unknown_reporter", reporter, day)
+        for reporter, day in gone
+        if reporter not in unknown
+    ]
+    passes += [
+        ("I1", "date_delivered_once", "duplicate_delivery", city, d) for d in dates if d not in duplicated
+    ]
+    return [
+        _checked(
+            rule,
+            check,
+            DISTRICT_FEED,
+            reporter,
+            day,
+            failed=False,
+            severity="error",
+            kind=kind,
+            summary="",
+            details={},
+        )
+        for rule, check, kind, reporter, day in passes
+    ]
 
 
 def check_bulletin(
