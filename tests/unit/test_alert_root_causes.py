@@ -165,3 +165,16 @@ def test_a_hotels_wrong_count_is_one_alert_with_the_next_days_broken_identity():
             ("I3", "H140105001", str(NEXT)),
         ]
     }
+
+
+def test_a_file_cut_short_is_one_alert_with_its_missing_sites_and_its_districts_r2():
+    cut = finding("C3", "rejected_rows", XIAODIAN, feed="testing_site_reports", delivery_reporter=XIAODIAN)
+    missing_sites = finding("C1", "missing", XIAODIAN, feed="testing_site_reports", missing_site_ids=["TS1"])
+    r2 = finding("R2", "samples_collected", XIAODIAN, feed="testing_site_reports")
+    other_missing = finding("C1", "missing", XINGHUALING, feed="testing_site_reports")
+    assert grouped(missing_sites, r2, cut, other_missing) == {
+        f"C3:testing_site_reports:{XIAODIAN}:{DAY}": [
+            ("C1", XIAODIAN, str(DAY)), ("C3", XIAODIAN, str(DAY)), ("R2", XIAODIAN, str(DAY))
+        ],
+        f"C1:testing_site_reports:{XINGHUALING}:{DAY}": [("C1", XINGHUALING, str(DAY))],
+    }  # fmt: skip

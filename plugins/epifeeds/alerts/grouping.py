@@ -144,6 +144,11 @@ def link_matches(
 ) -> bool:
     if finding.rule not in link.rules and "*" not in link.rules:
         return False
+    kind = finding_kind(finding.finding_key)
+    if is_root_cause(finding.rule, finding.finding_key) and kind not in link.of_kinds:
+        return False  # a root cause is explained only by a link that names its kind
+    if link.of_kinds and kind not in link.of_kinds:
+        return False
     if (finding.report_date - cause.report_date).days not in link.days:
         return False
     if link.kinds and finding_kind(cause.finding_key) not in link.kinds:
@@ -156,8 +161,8 @@ def link_matches(
 
 
 def explains(cause: Finding, finding: Finding, roster: DistrictRoster, manifest: dict | None) -> bool:
-    """Whether `cause`'s rule declares a link that explains `finding` (never a root-cause kind)."""
-    if cause.finding_id == finding.finding_id or is_root_cause(finding.rule, finding.finding_key):
+    """Whether `cause`'s rule declares a link that explains `finding`."""
+    if cause.finding_id == finding.finding_id:
         return False
     return any(
         link_matches(link, cause, finding, roster, manifest) for link in rule_spec(cause.rule).explains

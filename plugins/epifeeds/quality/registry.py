@@ -38,12 +38,16 @@ class Explains:
     kinds: tuple[str, ...] = ()
     same_feed: bool = False
     same_measure: bool = False
+    # A root-cause kind (C1 `missing`) is explained only by a link naming it here: a file cut short or
+    # empty (C3) is why its sites are missing (C1), not a second cause.
+    of_kinds: tuple[str, ...] = ()
 
     def describe(self) -> str:
         days = "" if self.days == (0,) else f" (days {', '.join(f'{d:+d}' for d in self.days)})"
         how = ", same measure" if self.same_measure else ""
         kinds = f"{'/'.join(self.kinds)}: " if self.kinds else ""
-        return f"{kinds}{' '.join(self.rules)} on the {self.on}{days}{how}"
+        rules = " ".join(f"{r} {'/'.join(self.of_kinds)}" if self.of_kinds else r for r in self.rules)
+        return f"{kinds}{rules} on the {self.on}{days}{how}"
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,7 @@ class RuleSpec:
 
 
 _ABSENT_EXPLAINS = (  # what a missing or empty report breaks: its reporter's own checks, reconciliations
-    Explains(("C3", "V1", "V2", "I3", "I5", "S1", "P1", "P2", "P3"), "reporter", same_feed=True),
+    Explains(("V1", "V2", "I3", "I5", "S1", "P1", "P2", "P3"), "reporter", same_feed=True),
     Explains(("R2", "R3", "R4"), "reporter"),
     Explains(("R1",), "city"),
     Explains(("*",), "dbt_node"),
@@ -120,6 +124,13 @@ RULES: dict[str, RuleSpec] = {
                     for e in _ABSENT_EXPLAINS
                 ),
                 Explains(("R2", "R4"), "district", kinds=("rejected_rows",), same_feed=True),
+                Explains(
+                    ("C1",),
+                    "reporter",
+                    kinds=("empty", "rejected_rows"),
+                    same_feed=True,
+                    of_kinds=("missing",),
+                ),
             ),
             root_cause_kinds=("empty",),
         ),
