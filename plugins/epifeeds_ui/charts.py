@@ -45,9 +45,11 @@ def band_chart(points: list[dict[str, Any]], *, width: int = 420, height: int = 
             continue
         low = point["band_low"] if point["band_low"] is not None else lowest
         band_top, band_bottom = y(min(high, highest)), y(max(low, lowest))
+        if band_bottom - band_top < 4:  # a zero tolerance is a line: draw it as a visible strip
+            band_top, band_bottom = (band_top + band_bottom) / 2 - 2, (band_top + band_bottom) / 2 + 2
         parts.append(
             f'<rect class="tolerance-band" x="{x(index) - step / 2:.1f}" y="{band_top:.1f}" width="{step:.1f}"'
-            f' height="{max(band_bottom - band_top, 1):.1f}" fill="#c8e6c9" opacity="0.8"/>'
+            f' height="{band_bottom - band_top:.1f}" fill="#a5d6a7" opacity="0.9"/>'
         )
     parts.append(
         f'<line x1="{left}" x2="{left + plot_w}" y1="{y(0):.1f}" y2="{y(0):.1f}" stroke="#888" stroke-dasharray="3 3"/>'

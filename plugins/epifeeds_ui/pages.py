@@ -255,6 +255,12 @@ def reporter_page(base: str, data: dict[str, Any], report_date: str | None) -> s
         rows.append(
             f"<tr><td>{escape(feed)}</td><td>{escape(rule)}</td><td>{escape(name)}</td>{''.join(cells)}</tr>"
         )
+    judged = "".join(
+        f'<tr class="status-{escape(c["status"])}"><td>{c["report_date"]}</td><td>{escape(c["rule"])}</td>'
+        f"<td>{escape(c['check_name'])}</td><td>{escape(c['status'])}</td><td><code>{_numbers(c)}</code></td></tr>"
+        for c in data["checks"]
+        if c["status"] != "pass" or str(c["report_date"]) == report_date
+    )
     findings = "".join(
         f'<tr class="status-{escape(f["status"])}"><td>{f["report_date"]}</td><td>{escape(f["rule"])}</td>'
         f"<td>{escape(f['status'])}</td><td>{escape(f['summary'])}</td></tr>"
@@ -266,6 +272,9 @@ def reporter_page(base: str, data: dict[str, Any], report_date: str | None) -> s
         + (f" · showing {escape(report_date)}" if report_date else "")
         + "</p><p>Hover a cell for the numbers it was judged on.</p>"
         + f'<table class="history">{head}{"".join(rows)}</table>'
+        + "<h2>The numbers: every failed or silenced check"
+        + (f", and every check on {escape(report_date)}" if report_date else "")
+        + f"</h2><table><tr><th>date</th><th>rule</th><th>check</th><th>status</th><th>observed / expected</th></tr>{judged}</table>"
         + f"<h2>Findings ({len(data['findings'])})</h2><table><tr><th>date</th><th>rule</th><th>status</th>"
         + f"<th>summary</th></tr>{findings}</table>"
     )

@@ -418,7 +418,12 @@ def reconciliation(dsn: str, *, district: str | None = None, rule: str | None = 
                 "expected": expected,
             }
         )
-    return {"series": list(series.values())}
+
+    def failing_first(entry: dict[str, Any]) -> tuple:
+        failing = sum(p["status"] == "fail" for p in entry["points"])
+        return (entry["rule"], failing == 0, entry["reporter"], entry["check"], entry["measure"] or "")
+
+    return {"series": sorted(series.values(), key=failing_first)}
 
 
 # --- (d) freshness per feed against its SLA ---------------------------------------------------------------------

@@ -110,15 +110,15 @@ def _wait_until_serving(url: str, process: subprocess.Popen, log: Path) -> None:
 
 @pytest.fixture(scope="session")
 def airflow_server(
-    warehouse: FilledWarehouse, server_url: str, tmp_path_factory: pytest.TempPathFactory, artifacts: Path
+    request: pytest.FixtureRequest, server_url: str, tmp_path_factory: pytest.TempPathFactory, artifacts: Path
 ) -> Iterator[AirflowServer]:
     metadata_db = create_database("epifeeds_test_af")
     home = tmp_path_factory.mktemp("airflow-home")
+    (home / "dags").mkdir()
     password = secrets.token_urlsafe(12)
     passwords_file = home / "simple_auth_manager_passwords.json"
     passwords_file.write_text(json.dumps({USER: password}), encoding="utf-8")
-    settings = warehouse.settings
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "EPIFEEDS_"))} | {
+    airflow_env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "EPIFEEDS_"))} | {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://"
         + dsn_for(metadata_db).split("://", 1)[1],
@@ -131,23 +131,29 @@ def airflow_server(
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
         "AIRFLOW__API__BASE_URL": server_url,
-        "EPIFEEDS_PG_HOST": settings.pg_host,
-        "EPIFEEDS_PG_PORT": settings.pg_port,
-        "EPIFEEDS_PG_USER": settings.pg_user,
-        "EPIFEEDS_PG_PASSWORD": settings.pg_password,
-        "EPIFEEDS_WAREHOUSE_DB": settings.warehouse_db,
         "DO_NOT_TRACK": "1",
     }
-    (home / "dags").mkdir()
     log = artifacts / "api-server.log"
+    migrate_log = artifacts / "airflow-db-migrate.log"
     process = None
     try:
-        migrated = subprocess.run(
-            [AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=600
-        )
-        assert migrated.returncode == 0, (
-            f"airflow db migrate failed:\n{migrated.stdout[-3000:]}\n{migrated.stderr[-3000:]}"
-        )
+        with migrate_log.open("w", encoding="utf-8") as output:
+            migrate = subprocess.Popen(
+                [AIRFLOW, "db", "migrate"], env=airflow_env, stdout=output, stderr=subprocess.STDOUT
+            )
+        try:
+            warehouse: FilledWarehouse = request.getfixturevalue("warehouse")  # filled while Airflow migrates
+        finally:
+            migrated = migrate.wait(timeout=600)
+        assert migrated == 0, f"airflow db migrate failed:\n{migrate_log.read_text()[-4000:]}"
+        settings = warehouse.settings
+        env = airflow_env | {
+            "EPIFEEDS_PG_HOST": settings.pg_host,
+            "EPIFEEDS_PG_PORT": settings.pg_port,
+            "EPIFEEDS_PG_USER": settings.pg_user,
+            "EPIFEEDS_PG_PASSWORD": settings.pg_password,
+            "EPIFEEDS_WAREHOUSE_DB": settings.warehouse_db,
+        }
         port = server_url.rsplit(":", 1)[1]
         with log.open("w", encoding="utf-8") as output:
             process = subprocess.Popen(
@@ -163,7 +169,7 @@ def airflow_server(
         if process is not None and process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
             try:
-                process.wait(timeout=30)
+                process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()

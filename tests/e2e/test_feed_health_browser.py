@@ -109,9 +109,16 @@ def test_the_planted_missing_report_shows_in_the_heatmap_and_its_alert_is_listed
     failed.first.wait_for()
     page.screenshot(path=str(artifacts / "04-feed-health-reporter.png"), full_page=True)
 
+    view.get_by_role("link", name="Reconciliation", exact=True).click()
+    view.locator('.chart[data-rule="R2"] svg.band-chart .point-fail').first.wait_for()
+    page.screenshot(path=str(artifacts / "05-feed-health-reconciliation.png"), full_page=True)
+    view.get_by_role("link", name="Freshness", exact=True).click()
+    view.locator('tr[data-feed="district_reports"]').wait_for()
+    page.screenshot(path=str(artifacts / "06-feed-health-freshness.png"), full_page=True)
+
 
 def test_the_view_without_a_session_shows_airflows_login_not_data(page, airflow_server, artifacts):
     page.goto("/epifeeds/feed-health")
     page.wait_for_url(re.compile(r"/auth/login"))
     assert "晋源区" not in page.content()
-    page.screenshot(path=str(artifacts / "05-no-session-login.png"))
+    page.screenshot(path=str(artifacts / "07-no-session-login.png"))
