@@ -8,7 +8,8 @@ out of memory; hotel JSON nested 100,000 deep is refused instead of raising Recu
 
 The limits come from the environment (EPIFEEDS_MAX_FILE_MB, EPIFEEDS_MAX_ROWS, EPIFEEDS_MAX_XLSX_CELLS,
 EPIFEEDS_MAX_MERGED_CELLS, EPIFEEDS_MAX_JSON_DEPTH), with defaults far above what any agency sends (a
-province's testing-site registry is about 15 MB and 50,000 rows).
+province's testing-site registry is about 18 MB and 50,000 rows). They also bound an ingest's memory:
+parsing keeps a file's rows in memory, so the largest file accepted sets the peak (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ class FileTooLarge(UnreadablePayload):
 
 @dataclass(frozen=True)
 class Limits:
-    max_file_bytes: int = 64 * 1024 * 1024
-    max_rows: int = 500_000
+    max_file_bytes: int = 32 * 1024 * 1024  # a province's registry is about 18 MB
+    max_rows: int = 200_000
     max_xlsx_cells: int = 5_000_000
     max_merged_cells: int = 100_000  # cells covered by one merged range
     max_xlsx_uncompressed_bytes: int = 512 * 1024 * 1024  # a zip bomb's inflated size
@@ -59,7 +60,7 @@ def check_file_size(payload: bytes, what: str, limits: Limits | None = None) -> 
     limits = limits or load_limits()
     if len(payload) > limits.max_file_bytes:
         raise FileTooLarge(
-            f"the {what} is {len(payload) / 1e6:.1f} MB, above the limit of {limits.max_file_bytes / 1e6:.0f} MB "
+            f"the {what} is {len(payload) / 2**20:.1f} MB, above the limit of {limits.max_file_bytes / 2**20:.0f} MB "
             "(EPIFEEDS_MAX_FILE_MB); ask the sender to split it, or raise the limit if it is genuine"
         )
 
