@@ -162,6 +162,7 @@ def test_seeds_and_dim_district_land_in_their_own_schemas_with_text_codes(built_
         ("seeds", "district_aliases"),
         ("seeds", "districts"),
         ("staging", "stg_districts__daily_reports"),
+        ("staging", "stg_districts__report_submissions"),
         ("staging", "stg_testing_sites__daily_reports"),
         ("staging", "stg_testing_sites__sites"),
         ("staging", "stg_isolation_hotels__daily_reports"),

@@ -143,7 +143,7 @@ def test_landing_metadata_columns_are_the_ones_the_ddl_adds_to_every_feed_table(
 
 @pytest.mark.parametrize("feed", sorted(CONTRACTS))
 def test_every_feed_source_reads_the_landing_view_of_latest_versions(feed: str) -> None:
-    """ "Latest version" is defined once, by `landing.<feed>__current`: staging reads that view."""
+    """The latest version of a report is defined once, by `landing.<feed>__current`: staging reads it."""
     _, _, table = _landing_source_tables()[feed]
 
     assert f"landing.{table.get('identifier')}" == current_view_name(CONTRACTS[feed]), (
