@@ -335,6 +335,11 @@ def test_revisions_reach_the_marts_on_the_next_incremental_build(revisable: Ware
         ).fetchall()
 
     revisable.dbt("build", *WITHOUT_TESTS, *ONE_DAY_LOOKBACK)
+    compiled = revisable.artifacts / "target" / "compiled" / "epifeeds" / "models" / "marts"
+    window = (compiled / "fct_testing_site_daily.sql").read_text(encoding="utf-8")
+    assert f"report_date >= date '{inside}'" in window, (
+        "the incremental window is written as constants, so it reaches the landing view below its ranking"
+    )
 
     def site_row(site_id: str, day: date) -> dict:
         [row] = revisable.rows(
