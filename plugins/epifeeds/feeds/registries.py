@@ -25,7 +25,7 @@ from epifeeds.feeds.tabular import decode_text
 from epifeeds.feeds.values import ValueProblem, parse_date
 from epifeeds.landing.archive import sha256_of
 from epifeeds.landing.ingest_run import IngestRun
-from epifeeds.landing.loader import Delivery
+from epifeeds.landing.loader import LOAD_ERROR_PREFIX, Delivery
 from epifeeds.landing.schema import ensure_landing_schema
 
 REGISTRY_FILES: dict[str, str] = {  # registry contract -> file below the registry URL
@@ -130,11 +130,13 @@ def _registry_row(
 
 
 def already_taken(conn: psycopg.Connection, feed: str, payload: bytes) -> bool:
-    """The ledger remembers every delivery: these bytes were landed (or quarantined) before."""
+    """The ledger remembers every delivery: these bytes were landed (or refused) before. A delivery left
+    'received' (a run killed mid-way) or quarantined by a load error is taken again."""
     return (
         conn.execute(
-            "select 1 from landing.batches where feed = %s and sha256 = %s and status <> 'received' limit 1",
-            (feed, sha256_of(payload)),
+            "select 1 from landing.batches where feed = %s and sha256 = %s and (status = 'landed'"
+            " or (status = 'quarantined' and message not like %s)) limit 1",
+            (feed, sha256_of(payload), f"{LOAD_ERROR_PREFIX}%"),
         ).fetchone()
         is not None
     )
