@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test setup venv lint lock clean tools up down
+.PHONY: demo test setup venv lint lock clean tools up down bench
 
 demo: setup
 	$(BIN)/epifeeds demo
@@ -22,6 +22,11 @@ down: venv
 
 test: tools setup lint
 	$(BIN)/pytest
+
+# Every benchmark side by side with its baseline; JSON in benchmarks/results/, table in docs/performance.md.
+# `make bench BENCH_ARGS=--quick` for the short run.
+bench: setup
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 # System tools the tests drive that pip cannot install (Debian packages of the same names; .ci/run
 # installs them). Missing ones are named in one line, with the command that installs them.

@@ -19,11 +19,10 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
-from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
+if TYPE_CHECKING:  # psycopg is imported when results are published, not when the DAG is parsed
+    import psycopg
 
 log = logging.getLogger("airflow.task")
 
@@ -102,6 +101,9 @@ def render_node_table(nodes: list[NodeResult]) -> str:
 
 def failing_rows(conn: psycopg.Connection, node: NodeResult, limit: int = FAILING_ROWS_SHOWN) -> list[dict]:
     """Up to ``limit`` rows the failing test returned, re-read with its compiled SQL."""
+    import psycopg
+    from psycopg.rows import dict_row
+
     query = f"select * from (\n{node.compiled_code}\n) as failing_rows limit {int(limit)}"
     try:
         with conn.transaction(), conn.cursor(row_factory=dict_row) as cursor:
@@ -112,6 +114,8 @@ def failing_rows(conn: psycopg.Connection, node: NodeResult, limit: int = FAILIN
 
 def attach_failing_rows(conn: psycopg.Connection, invocation_id: str, samples: dict[str, list[dict]]) -> int:
     """Add each failing test's sample to its row in dq.check_results; returns how many rows were updated."""
+    from psycopg.types.json import Jsonb
+
     if not samples or conn.execute("select to_regclass('dq.check_results')").fetchone()[0] is None:
         return 0
     updated = 0
@@ -126,6 +130,8 @@ def attach_failing_rows(conn: psycopg.Connection, invocation_id: str, samples: d
 
 def publish_run_results(target_dir: Path, warehouse_dsn: str | None) -> dict[str, Any]:
     """Log every node's outcome, sample failing tests' rows into the log and dq.check_results; a summary."""
+    import psycopg
+
     invocation_id, nodes = read_run_results(target_dir)
     log.info("%s\n(dbt invocation %s: dq.check_results run_id)", render_node_table(nodes), invocation_id)
     samples: dict[str, list[dict]] = {}

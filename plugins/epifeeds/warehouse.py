@@ -130,7 +130,7 @@ def cosmos_configs(
     manifest: Path = MANIFEST_PATH,
 ) -> tuple[ProjectConfig, ProfileConfig, RenderConfig, ExecutionConfig]:
     """The Cosmos configuration for the warehouse project: rendered from the manifest, run in-process."""
-    from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+    from cosmos import ExecutionConfig, ProjectConfig, RenderConfig
     from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 
     project_config = ProjectConfig(
@@ -140,11 +140,7 @@ def cosmos_configs(
         install_dbt_deps=False,  # no packages.yml; dbt hub is unreachable anyway
         env_vars=dict(_TELEMETRY_OFF),
     )
-    profile_config = ProfileConfig(
-        profile_name=DBT_PROFILE_NAME,
-        target_name=DBT_TARGET_NAME,
-        profile_mapping=_postgres_profile_mapping(),
-    )
+    profile_config = _profile_config()
     render_config = RenderConfig(
         load_method=LoadMode.DBT_MANIFEST,
         test_behavior=TestBehavior.BUILD,  # one `dbt build` task per model: the model, then its tests, gating its children
@@ -181,11 +177,10 @@ def dbt_build_task(
     from epifeeds.dbt_results import publish_from_cosmos
 
     _require_manifest(MANIFEST_PATH)
-    _, profile_config, _, _ = cosmos_configs(MANIFEST_PATH)
     return DbtBuildOperator(
         task_id=task_id,
         project_dir=str(DBT_PROJECT_DIR),
-        profile_config=profile_config,
+        profile_config=_profile_config(),
         select=select,
         invocation_mode=InvocationMode.DBT_RUNNER,  # no subprocess: dbt's imports are paid once per worker
         dbt_executable_path=str(dbt_executable()),
@@ -222,6 +217,17 @@ def dbt_task_group(group_id: str = "dbt", *, manifest: Path | None = None, **kwa
         render_config=render_config,
         execution_config=execution_config,
         **kwargs,
+    )
+
+
+def _profile_config() -> ProfileConfig:
+    """dbt's profile from the ``epifeeds_warehouse`` Airflow connection (never a committed password)."""
+    from cosmos import ProfileConfig
+
+    return ProfileConfig(
+        profile_name=DBT_PROFILE_NAME,
+        target_name=DBT_TARGET_NAME,
+        profile_mapping=_postgres_profile_mapping(),
     )
 
 
