@@ -17,10 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
-from epifeeds.bi_access import ensure_bi_reader
 from epifeeds.settings import PLUGINS_DIR, PROJECT_ROOT, load_settings
 from tests.conftest import create_database, drop_database, dsn_for
 from tests.e2e.warehouse import FilledWarehouse, fill_warehouse
@@ -58,36 +56,24 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server_url() -> str:
     return f"http://127.0.0.1:{_free_port()}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def warehouse(tmp_path_factory: pytest.TempPathFactory, server_url: str) -> Iterator[FilledWarehouse]:
     name = create_database("epifeeds_test_fh")
-    with pytest.MonkeyPatch.context() as monkeypatch:
+    with (
+        pytest.MonkeyPatch.context() as monkeypatch
+    ):  # only while the settings are read: later tests see none of it
         monkeypatch.setenv("EPIFEEDS_WAREHOUSE_DB", name)
         monkeypatch.delenv("EPIFEEDS_WAREHOUSE_DSN", raising=False)
         settings = load_settings()
-        try:
-            _ensure_bi_reader(settings)
-            yield fill_warehouse(settings, tmp_path_factory.mktemp("feed-health"), server_url)
-        finally:
-            drop_database(name)
-
-
-def _ensure_bi_reader(settings) -> None:
-    """dbt grants the marts to `bi_reader`. Its catalog updates can meet another test's dropping a
-    database at the same moment ("tuple concurrently deleted"): that one is retried."""
-    for attempt in range(3):
-        try:
-            ensure_bi_reader(settings.admin_dsn, settings.warehouse_dsn)
-            return
-        except psycopg.errors.InternalError:
-            if attempt == 2:
-                raise
-            time.sleep(1)
+    try:
+        yield fill_warehouse(settings, tmp_path_factory.mktemp("feed-health"), server_url)
+    finally:
+        drop_database(name)
 
 
 def _wait_until_serving(url: str, process: subprocess.Popen, log: Path) -> None:
@@ -108,7 +94,7 @@ def _wait_until_serving(url: str, process: subprocess.Popen, log: Path) -> None:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def airflow_server(
     request: pytest.FixtureRequest, server_url: str, tmp_path_factory: pytest.TempPathFactory, artifacts: Path
 ) -> Iterator[AirflowServer]:

@@ -44,17 +44,24 @@ def browser() -> Iterator:
 @pytest.fixture
 def page(browser, airflow_server):
     context = browser.new_context(viewport={"width": 1440, "height": 1000}, base_url=airflow_server.url)
-    # Offline: the only host the page may reach is the api-server on loopback.
-    outside: list[str] = []
-    context.route(
-        re.compile(r"^(?!" + re.escape(airflow_server.url) + r")(https?|wss?)://.*"),
-        lambda route: (outside.append(route.request.url), route.abort()),
-    )
+    # Offline: the only host the view may reach is the api-server on loopback; anything else is blocked
+    # and recorded with the frame that asked for it.
+    outside: list[tuple[str, str]] = []
+
+    def block(route) -> None:
+        try:
+            asked_by = route.request.frame.url
+        except Exception:  # a request without a frame (a service worker): Airflow's, not the view's
+            asked_by = ""
+        outside.append((route.request.url, asked_by))
+        route.abort()
+
+    context.route(re.compile(r"^(?!" + re.escape(airflow_server.url) + r")(https?|wss?)://.*"), block)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     yield page
     context.close()
-    assert [u for u in outside if "/epifeeds/" in u] == []
+    assert [url for url, asked_by in outside if "/epifeeds/" in asked_by] == []
 
 
 def _log_in(page, airflow_server, artifacts: Path) -> None:
@@ -117,8 +124,13 @@ def test_the_planted_missing_report_shows_in_the_heatmap_and_its_alert_is_listed
     page.screenshot(path=str(artifacts / "06-feed-health-freshness.png"), full_page=True)
 
 
-def test_the_view_without_a_session_shows_airflows_login_not_data(page, airflow_server, artifacts):
-    page.goto("/epifeeds/feed-health")
+def test_the_view_without_a_session_shows_airflows_login_then_the_view(page, airflow_server, artifacts):
+    page.goto("/epifeeds/feed-health?feed=district_reports")
     page.wait_for_url(re.compile(r"/auth/login"))
     assert "晋源区" not in page.content()
     page.screenshot(path=str(artifacts / "07-no-session-login.png"))
+    page.locator('input[name="username"]').fill(airflow_server.username)
+    page.locator('input[name="password"]').fill(airflow_server.password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/epifeeds/feed-health\?feed=district_reports$"))
+    assert page.locator('td.cell[data-status="missing"]').count() == 1
