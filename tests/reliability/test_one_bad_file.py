@@ -211,3 +211,20 @@ def test_a_load_error_quarantines_that_file_alone_and_the_next_run_lands_it(
             "select count(*) from dq.findings where finding_key like 'C3:quarantined:%' and status = 'open'"
         ).fetchone()[0]
     assert statuses == [("landed", 20)] and doubled == 0 and still_open == 0
+
+
+def test_a_headers_only_file_lands_no_rows_and_says_so(warehouse_dsn, tmp_path, sim_copy):
+    site_file = sim_copy / "file_drop" / "testing_sites" / "140105" / f"{DAY}.csv"
+    raw = site_file.read_bytes()
+    site_file.write_bytes(raw[: raw.index(b"\n") + 1])  # the header line alone
+    archive = str(tmp_path / "archive")
+    ingest_registries(warehouse_dsn, archive, str(sim_copy / "registries"), DATES[-1], AFTER_ALL_ARRIVALS)
+    ingest_testing_site_reports(
+        warehouse_dsn, archive, str(sim_copy / "file_drop"), DATES, AFTER_ALL_ARRIVALS
+    )
+    with psycopg.connect(warehouse_dsn) as conn:
+        status, read, message = conn.execute(
+            "select status, rows_read, message from landing.batches where reporter = '140105' and report_date = %s",
+            (DAY,),
+        ).fetchone()
+    assert (status, read) == ("landed", 0) and "no data rows" in message

@@ -204,6 +204,8 @@ def _land_parsed(
         # A parser may say what it noticed about the delivery (encoding, a totals row it dropped, a cut-short
         # file): kept in the ledger next to the counts.
         notes = "".join(f"; {note}" for note in getattr(parsed, "notes", ()))
+        if parsed.rows_read == 0:  # landed, and said: rule C3 judges an empty delivery on an expected day
+            notes += "; no data rows: the delivery holds no report (a header alone, or an empty list)"
         conn.execute(
             "update landing.batches set status = 'landed', rows_read = %s, rows_landed = %s, rows_rejected = %s,"
             " message = %s where batch_id = %s",
