@@ -30,7 +30,7 @@ bench: setup
 
 # System tools the tests drive that pip cannot install (Debian packages of the same names; .ci/run
 # installs them). Missing ones are named in one line, with the command that installs them.
-SYSTEM_TOOLS := docker-compose
+SYSTEM_TOOLS := docker-compose chromium
 
 tools:
 	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
