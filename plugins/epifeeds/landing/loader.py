@@ -112,6 +112,19 @@ def land_delivery(
     """
     if not conn.autocommit and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         conn.commit()  # each delivery is its own transaction: nothing of the caller's may ride along
+    outcome = _land_alone(conn, contract, archive_url, delivery, parse)
+    if not conn.autocommit:
+        conn.commit()
+    return outcome
+
+
+def _land_alone(
+    conn: psycopg.Connection,
+    contract: FeedContract,
+    archive_url: str,
+    delivery: Delivery,
+    parse: Callable[[bytes], ParseResult],
+) -> LandingOutcome:
     batch_id, status = record_delivery(conn, archive_url, delivery)
     if not conn.autocommit:
         conn.commit()  # the ledger row outlives whatever happens to the parse
