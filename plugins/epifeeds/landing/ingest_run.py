@@ -20,7 +20,6 @@ from epifeeds.feeds.contracts import FeedContract
 from epifeeds.feeds.parsing import ParseResult
 from epifeeds.landing.loader import LOAD_ERROR_PREFIX, Delivery, LandingOutcome, land_delivery
 
-SUITE = "delivery_landing"
 FINDINGS_LOCK = "epifeeds.dq.findings"
 
 
@@ -83,7 +82,7 @@ def report_quarantines(
     """A C3 finding per quarantined delivery (and its alert); landed ones resolve theirs. Returns how many
     deliveries are quarantined."""
     from epifeeds.quality.findings import Finding, record_findings
-    from epifeeds.quality.results import CheckResult, store_check_run
+    from epifeeds.quality.results import CheckResult
 
     latest: dict[str, tuple[Delivery, LandingOutcome]] = {}
     for delivery, outcome in outcomes:  # the newest delivery of a slice decides (a resend that landed)
@@ -125,9 +124,6 @@ def report_quarantines(
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (FINDINGS_LOCK,))
         record_findings(conn, checked, as_of)
-    for feed in sorted({result.feed for result, _ in checked}):
-        results = [result for result, _ in checked if result.feed == feed]
-        store_check_run(conn, suite=SUITE, feed=feed, report_date=None, run_id=run_id or "", results=results)
     if quarantined:
         from epifeeds.alerts.notify import process_alerts
 
