@@ -133,3 +133,20 @@ def test_a_backfill_with_runs_at_once_equals_the_sequential_one(tmp_path, small_
     finally:
         for name in names:
             drop_database(name)
+
+
+def test_the_same_payload_archived_by_several_runs_at_once_is_kept_once(tmp_path):
+    from epifeeds.landing.archive import archive_payload, read_archived
+
+    payloads = [f"payload {n}".encode() * 10_000 for n in range(20)]
+    start = threading.Barrier(8)
+
+    def archive_all(_: int) -> list[str]:
+        start.wait()
+        return [archive_payload(str(tmp_path), "testing_site_reports", payload)[0] for payload in payloads]
+
+    with ThreadPoolExecutor(8) as pool:
+        digests = list(pool.map(archive_all, range(8)))
+    assert all(found == digests[0] for found in digests)
+    assert [read_archived(str(tmp_path), "testing_site_reports", d) for d in digests[0]] == payloads
+    assert not list(tmp_path.rglob("*.partial"))

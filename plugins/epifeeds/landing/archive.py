@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 
 import fsspec
 
@@ -22,7 +23,9 @@ def archive_payload(archive_url: str, feed: str, payload: bytes) -> tuple[str, s
     fs, fs_path = fsspec.core.url_to_fs(path)
     if not fs.exists(fs_path):
         fs.makedirs(fs_path.rsplit("/", 1)[0], exist_ok=True)
-        temporary = f"{fs_path}.partial"
+        # A temporary name of its own: two runs archiving the same bytes at once must not take each
+        # other's file away (the same content ends at the same path whoever renames last).
+        temporary = f"{fs_path}.{uuid.uuid4().hex}.partial"
         with fs.open(temporary, "wb") as handle:
             handle.write(payload)
         fs.mv(temporary, fs_path)
