@@ -72,8 +72,8 @@ def open_findings(dsn: str, rule: str) -> dict[tuple[date, str], dict]:
 
 
 def imported(dsn: str, archive: Path, path: Path = BEIJING_CSV) -> list[date]:
-    outcomes = import_bulletin(dsn, str(archive), path)
-    assert all(o.status == "landed" for o in outcomes)
+    outcomes = import_bulletin(dsn, str(archive), path).outcomes
+    assert outcomes and all(o.status == "landed" for o in outcomes)
     return sorted({date.fromisoformat(r["日期"]) for r in bulletin_rows(path)})
 
 
@@ -244,10 +244,14 @@ def test_measures_only_the_city_publishes_are_recorded_as_not_evaluable(warehous
 
     results = run_checks(warehouse_dsn, dates)
 
-    cumulative = [r for r in results if r.rule == "R1" and "cumulative_confirmed" in r.check_name]
-    assert len(cumulative) == 33
-    assert all(r.status == "pass" and r.observed["evaluable"] is False for r in cumulative)
-    assert "districts that do not publish cumulative_confirmed" in cumulative[0].observed["reason"]
+    # Beijing's cumulative columns are all zeros while the daily figures move: the import lands them as
+    # not published (one N1 each), so R1 has nothing to compare on them rather than a false pass or fail.
+    assert not [r for r in results if r.rule == "R1" and "cumulative_confirmed" in r.check_name]
+    assert {r.check_name.split("(")[1].rstrip(")") for r in results if r.rule == "R1"} == {
+        "new_positives",
+        "new_confirmed",
+        "new_asymptomatic",
+    }
     assert not [
         r for r in results if r.rule == "R1" and "sealed_zones" in r.check_name
     ]  # nobody publishes it

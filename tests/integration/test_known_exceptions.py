@@ -17,7 +17,7 @@ AT = datetime(2022, 5, 12, 2, tzinfo=UTC)
 
 
 def import_and_check(dsn: str, archive: Path) -> None:
-    outcomes = import_bulletin(dsn, str(archive), BEIJING_CSV)
+    outcomes = import_bulletin(dsn, str(archive), BEIJING_CSV).outcomes
     with psycopg.connect(dsn) as conn:
         dates = [
             d for (d,) in conn.execute("select distinct report_date from landing.district_reports order by 1")
@@ -33,28 +33,45 @@ def statuses(dsn: str, rule: str) -> dict[str, int]:
         )
 
 
-def test_the_reviewed_file_silences_the_beijing_cumulative_artefact_and_keeps_it_visible(
-    warehouse_dsn, tmp_path
+V2_EXCEPTION = """\
+- rule: V2
+  feed: district_reports
+  reporter: "*"
+  from: 2022-04-09
+  to: 2022-05-11
+  reason: >-
+    Beijing's district columns of asymptomatic cases count reclassified cases twice in this period.
+  reviewed_by: data-platform
+  reviewed_on: 2026-12-03
+"""
+
+
+def test_a_reviewed_exception_silences_its_rule_and_keeps_the_findings_visible(
+    warehouse_dsn, tmp_path, monkeypatch
 ):
+    exceptions = tmp_path / "exceptions.yml"
+    exceptions.write_text(V2_EXCEPTION, encoding="utf-8")
+    monkeypatch.setenv("EPIFEEDS_EXCEPTIONS_FILE", str(exceptions))
     import_and_check(warehouse_dsn, tmp_path)
-    assert set(statuses(warehouse_dsn, "I5")) == {"silenced"}  # by expectations/known_exceptions.yml
-    assert statuses(warehouse_dsn, "V2") == {"open": 45}  # other rules for the same reporter are untouched
+    assert statuses(warehouse_dsn, "V2") == {"silenced": 45}
+    assert "silenced" not in statuses(warehouse_dsn, "R1")  # other rules for the same reporters untouched
     with psycopg.connect(warehouse_dsn) as conn:
         reason = conn.execute(
-            "select details -> 'silenced_by' ->> 'reason' from dq.findings where rule = 'I5' limit 1"
+            "select details -> 'silenced_by' ->> 'reason' from dq.findings where rule = 'V2' limit 1"
         ).fetchone()[0]
-    assert "cumulative columns at 0" in reason
+    assert "reclassified cases twice" in reason
 
 
 def test_removing_an_exception_brings_its_findings_back(warehouse_dsn, tmp_path, monkeypatch):
+    exceptions = tmp_path / "exceptions.yml"
+    exceptions.write_text(V2_EXCEPTION, encoding="utf-8")
+    monkeypatch.setenv("EPIFEEDS_EXCEPTIONS_FILE", str(exceptions))
     import_and_check(warehouse_dsn, tmp_path)
-    empty = tmp_path / "no_exceptions.yml"
-    empty.write_text("[]\n", encoding="utf-8")
-    monkeypatch.setenv("EPIFEEDS_EXCEPTIONS_FILE", str(empty))
+    exceptions.write_text("[]\n", encoding="utf-8")
     with psycopg.connect(warehouse_dsn) as conn:
-        check_district_feed(conn, [date(2022, 4, 26)], "test", AT)
-    counts = statuses(warehouse_dsn, "I5")
-    assert counts.get("open", 0) > 0 and "silenced" not in counts
+        dates = [d for (d,) in conn.execute("select distinct report_date from landing.district_reports")]
+        check_district_feed(conn, dates, "test", AT)
+    assert statuses(warehouse_dsn, "V2") == {"open": 45}
 
 
 def test_a_malformed_entry_is_refused_with_what_to_fix(tmp_path):

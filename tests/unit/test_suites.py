@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from epifeeds.quality.registry import RULES, SEVERITY_RANK
 from epifeeds.feeds.contracts import CONTRACTS
+from epifeeds.quality.registry import RULES, SEVERITY_RANK
 from epifeeds.quality.suites import (
     CONTEXT_DIR,
     MARTS_CHECKPOINT,
