@@ -1,6 +1,6 @@
 """Rule X1 on real Postgres: the reviewed exceptions file silences findings, which stay visible."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
