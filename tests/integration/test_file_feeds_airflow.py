@@ -141,6 +141,8 @@ def test_gx_validated_every_changed_slice_and_found_the_planted_v2_break(first_r
         "landing_rejects": 2,
         "delivery_volume": 2,
         "file_feed_rules": 2,
+        "schema_drift": 2,  # S1 on each delivery's header
+        "plausibility": 2,  # P1 (hotels) and P2 (sites), beside the file-feed rules
     }
     assert [day for day, status in v2 if status == "fail"] == [occupancy.report_date]
 
