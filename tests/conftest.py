@@ -5,9 +5,12 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -63,3 +66,38 @@ def warehouse_dsn() -> Iterator[str]:
         yield dsn_for(name)
     finally:
         drop_database(name)
+
+
+@contextmanager
+def airflow_of_our_own(home: Path, file_drop: Path) -> Iterator[tuple[dict[str, str], str, str]]:
+    """A warehouse and a migrated Airflow metadata database of their own, and the environment of an
+    `airflow` subprocess that uses them (nothing inherited from AIRFLOW_*/EPIFEEDS_*); both dropped after.
+    Yields (env, warehouse DSN, metadata DSN)."""
+    warehouse, metadata = create_database("epifeeds_test_wh"), create_database("epifeeds_test_af")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "EPIFEEDS_"))} | {
+        "AIRFLOW_HOME": str(home / "airflow"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://"
+        + dsn_for(metadata).split("://", 1)[1],
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_DIR),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DEFAULT_TIMEZONE": "utc",
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "DO_NOT_TRACK": "1",
+        "GX_ANALYTICS_ENABLED": "False",
+        "AIRFLOW_CONN_EPIFEEDS_WAREHOUSE": dsn_for(warehouse),
+        "EPIFEEDS_HOME": str(home),
+        "EPIFEEDS_ARCHIVE_URL": str(home / "archive"),
+        "EPIFEEDS_FILE_DROP_URL": str(file_drop),
+    }
+    try:
+        airflow = str(Path(sys.executable).with_name("airflow"))
+        migrated = subprocess.run(
+            [airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert migrated.returncode == 0, migrated.stderr[-3000:]
+        yield env, dsn_for(warehouse), dsn_for(metadata)
+    finally:
+        drop_database(warehouse)
+        drop_database(metadata)

@@ -5,18 +5,15 @@ events, and a second day's runs that change nothing."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from datetime import date, timedelta
-from pathlib import Path
 
 import psycopg
 import pytest
 
-from epifeeds.settings import DAGS_DIR, PLUGINS_DIR
 from epifeeds_sim.generate import generate
-from tests.conftest import create_database, drop_database, dsn_for
+from tests.conftest import airflow_of_our_own
 
 pytestmark = pytest.mark.integration
 
@@ -48,34 +45,8 @@ def airflow_run(tmp_path_factory):
     home = tmp_path_factory.mktemp("airflow-file-feeds")
     sim_dir = home / "sim"
     truth = generate(sim_dir, days=DAYS, seed=7, faults="all", scale="small")
-    warehouse, metadata = create_database("epifeeds_test_wh"), create_database("epifeeds_test_af")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "EPIFEEDS_"))} | {
-        "AIRFLOW_HOME": str(home / "airflow"),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://"
-        + dsn_for(metadata).split("://", 1)[1],
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_DIR),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DEFAULT_TIMEZONE": "utc",
-        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-        "DO_NOT_TRACK": "1",
-        "GX_ANALYTICS_ENABLED": "False",
-        "AIRFLOW_CONN_EPIFEEDS_WAREHOUSE": dsn_for(warehouse),
-        "EPIFEEDS_HOME": str(home),
-        "EPIFEEDS_ARCHIVE_URL": str(home / "archive"),
-        "EPIFEEDS_FILE_DROP_URL": str(sim_dir / "file_drop"),
-    }
-    try:
-        airflow = str(Path(sys.executable).with_name("airflow"))
-        migrated = subprocess.run(
-            [airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300
-        )
-        assert migrated.returncode == 0, migrated.stderr[-3000:]
-        yield env, dsn_for(warehouse), dsn_for(metadata), truth
-    finally:
-        drop_database(warehouse)
-        drop_database(metadata)
+    with airflow_of_our_own(home, sim_dir / "file_drop") as (env, warehouse_dsn, metadata_dsn):
+        yield env, warehouse_dsn, metadata_dsn, truth
 
 
 def run_dags(env: dict, report_date: date) -> list[list[str]]:

@@ -27,8 +27,8 @@ from epifeeds.feeds.registries import ingest_registries
 from epifeeds.landing.schema import ensure_landing_schema
 from epifeeds.orchestration import run_time_for
 from epifeeds.schedules import INGEST_TESTING_SITES_CRON, cron_local_time
-from epifeeds.settings import DAGS_DIR, PLUGINS_DIR
-from tests.conftest import create_database, drop_database, dsn_for
+from epifeeds.settings import DAGS_DIR
+from tests.conftest import airflow_of_our_own
 from tests.reliability.conftest import AFTER_ALL_ARRIVALS, DATES
 
 pytestmark = pytest.mark.integration
@@ -48,37 +48,11 @@ print("STATE", run.state)
 
 @pytest.fixture
 def airflow_env(tmp_path: Path, small_sim: Path):
-    warehouse, metadata = create_database("epifeeds_test_wh"), create_database("epifeeds_test_af")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "EPIFEEDS_"))} | {
-        "AIRFLOW_HOME": str(tmp_path / "airflow"),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://"
-        + dsn_for(metadata).split("://", 1)[1],
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_DIR),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DEFAULT_TIMEZONE": "utc",
-        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-        "DO_NOT_TRACK": "1",
-        "GX_ANALYTICS_ENABLED": "False",
-        "AIRFLOW_CONN_EPIFEEDS_WAREHOUSE": dsn_for(warehouse),
-        "EPIFEEDS_HOME": str(tmp_path),
-        "EPIFEEDS_ARCHIVE_URL": str(tmp_path / "archive"),
-        "EPIFEEDS_FILE_DROP_URL": str(small_sim / "file_drop"),
-    }
-    try:
-        airflow = str(Path(sys.executable).with_name("airflow"))
-        migrated = subprocess.run(
-            [airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300
-        )
-        assert migrated.returncode == 0, migrated.stderr[-3000:]
-        with psycopg.connect(dsn_for(warehouse)) as conn:
+    with airflow_of_our_own(tmp_path, small_sim / "file_drop") as (env, warehouse_dsn, _):
+        with psycopg.connect(warehouse_dsn) as conn:
             ensure_landing_schema(conn)
-        ingest_registries(dsn_for(warehouse), env["EPIFEEDS_ARCHIVE_URL"], str(small_sim / "registries"), DATES[-1], AFTER_ALL_ARRIVALS)  # fmt: skip
-        yield env, dsn_for(warehouse)
-    finally:
-        drop_database(warehouse)
-        drop_database(metadata)
+        ingest_registries(warehouse_dsn, env["EPIFEEDS_ARCHIVE_URL"], str(small_sim / "registries"), DATES[-1], AFTER_ALL_ARRIVALS)  # fmt: skip
+        yield env, warehouse_dsn
 
 
 def by_status(conn) -> dict[str, int]:
