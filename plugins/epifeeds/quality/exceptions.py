@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 import yaml
 
+from epifeeds.landing.ingest_run import FINDINGS_LOCK
 from epifeeds.quality.registry import RULES
 from epifeeds.settings import EXPECTATIONS_DIR
 
@@ -82,27 +83,33 @@ def load_exceptions(path: Path | None = None) -> list[KnownException]:
 
 
 def sync_exceptions(conn: psycopg.Connection, exceptions: list[KnownException]) -> None:
-    """dq.exceptions holds exactly the reviewed file's entries."""
-    conn.execute(DDL)
-    conn.execute("delete from dq.exceptions")
-    with conn.cursor() as cursor:
-        cursor.executemany(
-            "insert into dq.exceptions values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [
-                (
-                    n,
-                    e.rule,
-                    e.feed,
-                    e.reporter,
-                    e.valid_from,
-                    e.valid_to,
-                    e.reason,
-                    e.reviewed_by,
-                    e.reviewed_on,
-                )
-                for n, e in enumerate(exceptions, start=1)
-            ],
-        )
+    """dq.exceptions holds exactly the reviewed file's entries.
+
+    Concurrent callers (validate tasks, ingest runs, the watchdog) take turns on the findings lock: a
+    delete and re-insert by two sessions at once would collide on the primary key. The lock is held to
+    the end of the caller's transaction, so when the table already holds the file (the usual case) no
+    lock is taken and no row is touched."""
+    rows = [
+        (n, e.rule, e.feed, e.reporter, e.valid_from, e.valid_to, e.reason, e.reviewed_by, e.reviewed_on)
+        for n, e in enumerate(exceptions, start=1)
+    ]
+    with conn.transaction():
+        if _stored(conn) == rows:
+            return
+        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (FINDINGS_LOCK,))
+        conn.execute(DDL)
+        if _stored(conn) == rows:  # another session synced it while this one waited
+            return
+        conn.execute("delete from dq.exceptions")
+        with conn.cursor() as cursor:
+            cursor.executemany("insert into dq.exceptions values (%s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
+
+
+def _stored(conn: psycopg.Connection) -> list[tuple] | None:
+    """dq.exceptions' rows in file order; None when the table does not exist yet."""
+    if not conn.execute("select to_regclass('dq.exceptions') is not null").fetchone()[0]:
+        return None
+    return conn.execute("select * from dq.exceptions order by exception_id").fetchall()
 
 
 def apply_exceptions(conn: psycopg.Connection, path: Path | None = None) -> int:
