@@ -44,15 +44,15 @@ SEED = 7
 
 # Which stage a wrapped callable's exclusive time counts for.
 STAGE_OF = {
-    "epifeeds.file_feed_tasks:ingest_registries_for_run": "ingest",
-    "epifeeds.file_feed_tasks:ingest_testing_sites_for_run": "ingest",
-    "epifeeds.file_feed_tasks:ingest_isolation_hotels_for_run": "ingest",
+    "epifeeds.tasks:ingest_registries_for_run": "ingest",
+    "epifeeds.tasks:ingest_testing_sites_for_run": "ingest",
+    "epifeeds.tasks:ingest_isolation_hotels_for_run": "ingest",
     "epifeeds.tasks:ingest_district_reports_for_run": "ingest",
     "epifeeds.quality.gx_runner:validate_landing_slice": "gx",
     "epifeeds.quality.gx_runner:validate_marts": "gx",
-    "epifeeds.file_feed_tasks:validate_changed_slices": "rules",
+    "epifeeds.tasks:validate_changed_slices": "rules",
     "epifeeds.tasks:validate_district_reports": "rules",
-    "epifeeds.tasks:watch_district_feed": "rules",
+    "epifeeds.tasks:watch_feeds": "rules",
     "epifeeds.alerts.notify:process_alerts": "alerts",
     "cosmos.operators.local:AbstractDbtLocalBase.run_command": "dbt",
 }

@@ -30,10 +30,10 @@ lands. Alerts go to `EPIFEEDS_ALERT_WEBHOOK_URL`.
 def feed_watchdog():
     @task
     def check_completeness_and_alert() -> dict:
-        from epifeeds.tasks import watch_district_feed
+        from epifeeds.tasks import watch_feeds
 
         context = get_current_context()
-        return watch_district_feed(context["data_interval_end"], context["run_id"])
+        return watch_feeds(context["data_interval_end"], context["run_id"])
 
     check_completeness_and_alert()
 

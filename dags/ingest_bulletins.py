@@ -35,7 +35,7 @@ Emits the `landing.district_reports` and `landing.bulletin_measures` Assets (bui
 def ingest_bulletins():
     @task(outlets=[LANDING_ASSETS["district_reports"], landing_asset("bulletin_measures")])
     def land_check_and_alert() -> list[dict]:
-        from epifeeds.bulletin_import import ingest_bulletins_for_run
+        from epifeeds.tasks import ingest_bulletins_for_run
 
         return ingest_bulletins_for_run(get_current_context()["run_id"])
 

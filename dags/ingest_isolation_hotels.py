@@ -34,13 +34,13 @@ their reason. Emits both Assets; the GX suites validate each changed day.
 def ingest_isolation_hotels():
     @task(outlets=[LANDING_ASSETS["hotel_reports"], LANDING_ASSETS["hotel_check_ins"]])
     def land() -> dict:
-        from epifeeds.file_feed_tasks import ingest_isolation_hotels_for_run
+        from epifeeds.tasks import ingest_isolation_hotels_for_run
 
         return ingest_isolation_hotels_for_run(get_current_context()["data_interval_end"])
 
     @task
     def validate(landed: dict) -> list[dict]:
-        from epifeeds.file_feed_tasks import validate_changed_slices
+        from epifeeds.tasks import validate_changed_slices
 
         context = get_current_context()
         return validate_changed_slices(landed["deliveries"], context["run_id"], context["data_interval_end"])

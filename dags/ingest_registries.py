@@ -33,13 +33,13 @@ Entries with an unknown district go to `landing.rejects`. Emits both Assets; GX 
 def ingest_registries():
     @task(outlets=[LANDING_ASSETS["testing_sites"], LANDING_ASSETS["isolation_hotels"]])
     def land() -> list[dict]:
-        from epifeeds.file_feed_tasks import ingest_registries_for_run
+        from epifeeds.tasks import ingest_registries_for_run
 
         return ingest_registries_for_run(get_current_context()["data_interval_end"])
 
     @task
     def validate(deliveries: list[dict]) -> list[dict]:
-        from epifeeds.file_feed_tasks import validate_changed_slices
+        from epifeeds.tasks import validate_changed_slices
 
         return validate_changed_slices(deliveries, get_current_context()["run_id"])
 

@@ -35,13 +35,13 @@ quarantined. Emits the `landing.testing_site_reports` Asset; the GX suite valida
 def ingest_testing_sites():
     @task(outlets=[LANDING_ASSETS["testing_site_reports"]])
     def land() -> dict:
-        from epifeeds.file_feed_tasks import ingest_testing_sites_for_run
+        from epifeeds.tasks import ingest_testing_sites_for_run
 
         return ingest_testing_sites_for_run(get_current_context()["data_interval_end"])
 
     @task
     def validate(landed: dict) -> list[dict]:
-        from epifeeds.file_feed_tasks import validate_changed_slices
+        from epifeeds.tasks import validate_changed_slices
 
         context = get_current_context()
         return validate_changed_slices(landed["deliveries"], context["run_id"], context["data_interval_end"])

@@ -228,15 +228,6 @@ def ingest_bulletin_drop(warehouse_dsn: str, archive_url: str, drop_url: str, ru
     return done
 
 
-def ingest_bulletins_for_run(run_id: str) -> list[dict]:
-    """The ingest_bulletins DAG's task: the drop folder's bulletins, with the Airflow connection's DSN."""
-    from epifeeds.settings import load_settings
-    from epifeeds.tasks import warehouse_dsn
-
-    settings = load_settings()
-    return ingest_bulletin_drop(warehouse_dsn(), settings.archive_url, settings.file_drop_url, run_id)
-
-
 def _received_at(text: str) -> datetime:
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:

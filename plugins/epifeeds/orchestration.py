@@ -25,7 +25,7 @@ from epifeeds.schedules import (
     WATCHDOG_BACKFILL_LOCAL_TIME,
     cron_local_time,
 )
-from epifeeds.settings import DAGS_DIR, PLUGINS_DIR, REPORT_TIMEZONE, Settings
+from epifeeds.settings import DAGS_DIR, PLUGINS_DIR, REPORT_TIMEZONE, Settings, sqlalchemy_url
 
 # The DAG runs that handle report date D, in order, at their local times on day D+1 (from the DAGs'
 # schedules). build_warehouse is Asset-triggered: it runs once after the day's ingests.
@@ -52,30 +52,24 @@ class PlatformSetupError(RuntimeError):
     """Set-up cannot go on; the message is one line saying what to do."""
 
 
-def _sqlalchemy_dsn(dsn: str) -> str:
-    return "postgresql+psycopg2://" + dsn.split("://", 1)[1]
-
-
 def airflow_environment(settings: Settings, district_api_url: str | None = None) -> dict[str, str]:
-    """Environment for Airflow and dbt, derived from the EPIFEEDS_* settings."""
+    """Environment for Airflow and dbt, derived from the EPIFEEDS_* settings: the Airflow connections carry
+    the settings' DSN and API, and dbt's part is `warehouse.dbt_env` (one builder each)."""
+    from epifeeds.warehouse import dbt_env
+
     api = urlsplit(district_api_url or settings.district_api_url)
     return {
         "AIRFLOW_HOME": str(settings.airflow_home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": _sqlalchemy_dsn(settings.airflow_dsn),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlalchemy_url(settings.airflow_dsn),
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_DIR),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DEFAULT_TIMEZONE": "utc",
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
-        "DO_NOT_TRACK": "1",
         "GX_ANALYTICS_ENABLED": "False",
         "AIRFLOW_CONN_EPIFEEDS_WAREHOUSE": settings.warehouse_dsn,
         "AIRFLOW_CONN_EPIFEEDS_DISTRICT_API": f"http://:{quote(settings.district_api_token, safe='')}@{api.netloc}",
-        "EPIFEEDS_PG_HOST": settings.pg_host,
-        "EPIFEEDS_PG_PORT": settings.pg_port,
-        "EPIFEEDS_PG_USER": settings.pg_user,
-        "EPIFEEDS_PG_PASSWORD": settings.pg_password,
-        "EPIFEEDS_WAREHOUSE_DB": settings.warehouse_db,
+        **dbt_env(settings),  # EPIFEEDS_PG_*, EPIFEEDS_WAREHOUSE_DB and DO_NOT_TRACK
     }
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from epifeeds.settings import REPORT_TIMEZONE
 
@@ -19,6 +20,16 @@ INGEST_BULLETINS_CRON = "45 10 * * *"
 FEED_WATCHDOG_CRON = "0 * * * *"
 # The watchdog run the CLI's backfill makes for each report date: the first after every deadline + grace.
 WATCHDOG_BACKFILL_LOCAL_TIME = time(11, 0)
+
+
+def report_date_of_run(run_time: datetime) -> date:
+    """A run on local day D+1 reports on day D (reports describe the previous day)."""
+    return run_time.astimezone(ZoneInfo(REPORT_TIMEZONE)).date() - timedelta(days=1)
+
+
+def report_dates_through(report_date: date, lookback_days: int) -> list[date]:
+    """A run's report date and the `lookback_days` before it, oldest first, so late and revised reports land."""
+    return [report_date - timedelta(days=offset) for offset in range(lookback_days, -1, -1)]
 
 
 def cron_local_time(cron: str) -> time:

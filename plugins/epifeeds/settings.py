@@ -23,9 +23,16 @@ WAREHOUSE_CONN_ID = "epifeeds_warehouse"
 DISTRICT_API_CONN_ID = "epifeeds_district_api"
 
 
-def _pg_dsn(host: str, port: str, user: str, password: str, dbname: str) -> str:
-    auth = quote(user) + (":" + quote(password) if password else "")
+def pg_dsn(host: str, port: str | int, user: str, password: str, dbname: str) -> str:
+    """The one way a Postgres DSN is written here (settings, the Airflow connection): a libpq URL with the
+    credentials URL-encoded."""
+    auth = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
     return f"postgresql://{auth}@{host}:{port}/{dbname}"
+
+
+def sqlalchemy_url(dsn: str) -> str:
+    """The same DSN as SQLAlchemy (Airflow's metadata database) takes it: with its driver named."""
+    return "postgresql+psycopg2://" + dsn.split("://", 1)[1]
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,7 @@ class Settings:
     @property
     def admin_dsn(self) -> str:
         """The maintenance database, for creating and dropping the platform's databases."""
-        return _pg_dsn(self.pg_host, self.pg_port, self.pg_user, self.pg_password, "postgres")
+        return pg_dsn(self.pg_host, self.pg_port, self.pg_user, self.pg_password, "postgres")
 
     @property
     def airflow_home(self) -> Path:
@@ -118,7 +125,7 @@ def load_settings() -> Settings:
     file_drop = env.file_drop_url or str(home / "var" / "file_drop")
 
     def dsn(dbname: str) -> str:
-        return _pg_dsn(env.pg_host, port, env.pg_user, env.pg_password, dbname)
+        return pg_dsn(env.pg_host, port, env.pg_user, env.pg_password, dbname)
 
     return Settings(
         home=home,

@@ -1,19 +1,24 @@
-"""What the DAGs' tasks do, as plain functions of the data interval (DAG files only wire these)."""
+"""What the DAGs' tasks do, as plain functions of the data interval: the one module the DAG files call.
+
+A run at local time T on day D+1 (its data interval's end) handles report date D and the lookback days
+before it (EPIFEEDS_INGEST_LOOKBACK_DAYS for the district API, EPIFEEDS_FILE_DROP_LOOKBACK_DAYS for the
+file drop), taking only deliveries that had arrived by T. Each ingest lands through the feed's module
+(`feeds/`), then the validate tasks run GX and the platform's rules on what changed, and the watchdog
+judges completeness and freshness on the clock.
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-from urllib.parse import quote
-from zoneinfo import ZoneInfo
+from datetime import UTC, date, datetime
 
 import psycopg
 
-from epifeeds.settings import (
-    DISTRICT_API_CONN_ID,
-    REPORT_TIMEZONE,
-    WAREHOUSE_CONN_ID,
-    load_settings,
-)
+from epifeeds.feeds.contracts import CONTRACTS
+from epifeeds.schedules import report_date_of_run, report_dates_through
+from epifeeds.settings import DISTRICT_API_CONN_ID, WAREHOUSE_CONN_ID, load_settings, pg_dsn
+
+# The file feeds whose deliveries are reports (registries are snapshots; check-ins come inside hotel reports).
+REPORT_FEEDS = ("testing_site_reports", "hotel_reports")
 
 
 def _connection(conn_id: str):
@@ -23,10 +28,9 @@ def _connection(conn_id: str):
 
 
 def warehouse_dsn() -> str:
-    """The warehouse DSN from the Airflow connection `epifeeds_warehouse` (credentials URL-encoded)."""
+    """The warehouse DSN from the Airflow connection `epifeeds_warehouse`."""
     conn = _connection(WAREHOUSE_CONN_ID)
-    auth = quote(conn.login or "", safe="") + (":" + quote(conn.password, safe="") if conn.password else "")
-    return f"postgresql://{auth}@{conn.host}:{conn.port or 5432}/{conn.schema}"
+    return pg_dsn(conn.host, conn.port or 5432, conn.login or "", conn.password or "", conn.schema)
 
 
 def district_api() -> tuple[str, str]:
@@ -36,19 +40,28 @@ def district_api() -> tuple[str, str]:
     return f"{scheme}://{conn.host}{':' + str(conn.port) if conn.port else ''}", conn.password or ""
 
 
-def report_date_of_run(run_time: datetime) -> date:
-    """A run on local day D+1 reports on day D (reports describe the previous day)."""
-    return run_time.astimezone(ZoneInfo(REPORT_TIMEZONE)).date() - timedelta(days=1)
+def report_dates_for_run(run_time: datetime, lookback_days: int | None = None) -> list[date]:
+    """The run's report date and the lookback days before it (default: the file drop's), oldest first."""
+    days = load_settings().file_drop_lookback_days if lookback_days is None else lookback_days
+    return report_dates_through(report_date_of_run(run_time), days)
+
+
+def _failures(results) -> list[str]:
+    """'rule reporter date' of every failed check, once each, sorted."""
+    failed = {(r.rule, r.reporter or "", str(r.report_date)) for r in results if r.status == "fail"}
+    return [" ".join(f) for f in sorted(failed)]
+
+
+# --- ingest: one task per feed family, each landing through the feed's module -------------------------
 
 
 def ingest_district_reports_for_run(run_time: datetime) -> list[dict]:
-    from epifeeds.feeds.district_reports import ingest_district_reports, report_dates_to_pull
+    from epifeeds.feeds.district_reports import ingest_district_reports
 
+    settings = load_settings()
     api_url, token = district_api()
-    dates = report_dates_to_pull(report_date_of_run(run_time), load_settings().ingest_lookback_days)
-    outcomes = ingest_district_reports(
-        warehouse_dsn(), load_settings().archive_url, api_url, token, dates, run_time
-    )
+    dates = report_dates_for_run(run_time, settings.ingest_lookback_days)
+    outcomes = ingest_district_reports(warehouse_dsn(), settings.archive_url, api_url, token, dates, run_time)
     return [
         {
             "report_date": day.isoformat(),
@@ -64,6 +77,52 @@ def ingest_district_reports_for_run(run_time: datetime) -> list[dict]:
     ]
 
 
+def ingest_registries_for_run(run_time: datetime) -> list[dict]:
+    from epifeeds.feeds.registries import ingest_registries
+
+    settings = load_settings()
+    return ingest_registries(
+        warehouse_dsn(), settings.archive_url, settings.registry_url, report_date_of_run(run_time), run_time
+    )
+
+
+def ingest_testing_sites_for_run(run_time: datetime) -> dict:
+    from epifeeds.feeds.testing_sites import ingest_testing_site_reports
+
+    settings = load_settings()
+    return ingest_testing_site_reports(
+        warehouse_dsn(),
+        settings.archive_url,
+        settings.file_drop_url,
+        report_dates_for_run(run_time),
+        run_time,
+    )
+
+
+def ingest_isolation_hotels_for_run(run_time: datetime) -> dict:
+    from epifeeds.feeds.hotels import ingest_hotel_reports
+
+    settings = load_settings()
+    return ingest_hotel_reports(
+        warehouse_dsn(),
+        settings.archive_url,
+        settings.file_drop_url,
+        report_dates_for_run(run_time),
+        run_time,
+    )
+
+
+def ingest_bulletins_for_run(run_id: str) -> list[dict]:
+    """The drop folder's published bulletins: imported, judged and alerted (`epifeeds.bulletin_import`)."""
+    from epifeeds.bulletin_import import ingest_bulletin_drop
+
+    settings = load_settings()
+    return ingest_bulletin_drop(warehouse_dsn(), settings.archive_url, settings.file_drop_url, run_id)
+
+
+# --- validate: GX on the changed slices, then the platform's rules on the dates they affect -----------
+
+
 def validate_district_reports(deliveries: list[dict], run_id: str, run_time: datetime) -> dict:
     """GX on every report date that got new rows; the platform's district rules on every pulled date."""
     from epifeeds.feeds.contracts import DISTRICT_REPORTS
@@ -76,12 +135,105 @@ def validate_district_reports(deliveries: list[dict], run_id: str, run_time: dat
     pulled = sorted({date.fromisoformat(d["report_date"]) for d in deliveries})
     with psycopg.connect(dsn) as conn:
         results = check_district_feed(conn, pulled, run_id, run_time)
-    failed = sorted({(r.rule, r.reporter or "", str(r.report_date)) for r in results if r.status == "fail"})
-    return {"gx": gx, "platform_checks": len(results), "failed": [" ".join(f) for f in failed]}
+    return {"gx": gx, "platform_checks": len(results), "failed": _failures(results)}
 
 
-def watch_district_feed(run_time: datetime, run_id: str) -> dict:
-    """C1 completeness and C2 freshness at this run's time, then incidents grouped by root cause and notices delivered."""
+def changed_slices(deliveries: list[dict]) -> list[tuple[str, date]]:
+    """(feed, date) of every slice that got new versions: a report date, or a registry's as-of date."""
+    slices = set()
+    for delivery in deliveries:
+        if delivery["rows_new_versions"]:
+            for day in delivery.get("slice_dates") or [delivery["report_date"]]:
+                slices.add((delivery["feed"], date.fromisoformat(day)))
+    return sorted(slices)
+
+
+def rule_dates_for(deliveries: list[dict], run_time: datetime | None = None) -> dict[str, list[date]]:
+    """Report dates to run the platform's file-feed rules on, per feed group (testing_site_reports: V2,
+    I4, R2, R4; hotel_reports: V2, I3, R3): every date whose rules read a changed slice, plus the run's
+    own report dates when `run_time` is given (a district report that came after the files is then
+    reconciled by the next run)."""
+    from epifeeds.quality.file_feed_rules import FEED_GROUPS, HOTELS, SITES, dates_affected
+
+    group_of = {SITES: SITES, HOTELS: HOTELS, "hotel_check_ins": HOTELS}
+    changed: dict[str, set[date]] = {}
+    for feed, day in changed_slices(deliveries):
+        if feed in group_of:
+            changed.setdefault(group_of[feed], set()).update(dates_affected(feed, [day]))
+    window = set(report_dates_for_run(run_time)) if run_time is not None else set()
+    return {group: sorted(changed[group] | window) for group in FEED_GROUPS if group in changed}
+
+
+def validate_changed_slices(
+    deliveries: list[dict], run_id: str, run_time: datetime | None = None
+) -> list[dict]:
+    """The contract's GX suite on every changed slice; results go to dq.check_runs / dq.check_results.
+    Then what landing saw of the deliveries (V1, I1, C3), and the platform's file-feed rules
+    (`quality/file_feed_rules.py`: V2, I3, I4, R2, R3, R4) on the report dates they affect, with findings
+    in dq.findings (stamped `run_time`, default now)."""
+    from epifeeds.quality.file_feed_rules import check_file_feed_rules
+    from epifeeds.quality.gx_runner import validate_landing_slice
+
+    dsn = warehouse_dsn()
+    summaries = [
+        validate_landing_slice(dsn, CONTRACTS[feed], day, run_id) for feed, day in changed_slices(deliveries)
+    ]
+    rule_dates = rule_dates_for(deliveries, run_time)
+    with psycopg.connect(dsn) as conn:
+        summaries += check_file_deliveries(conn, deliveries, run_id, run_time)
+        for group, dates in rule_dates.items():
+            results = check_file_feed_rules(conn, dates, run_id, run_time, feeds=[group])
+            failures = _failures(results)
+            summaries.append(
+                {
+                    "suite": "file_feed_rules",
+                    "feed": group,
+                    "report_dates": [d.isoformat() for d in dates],
+                    "checks": len(results),
+                    "failed": len(failures),
+                    "failures": failures,
+                }
+            )
+    return summaries
+
+
+def check_file_deliveries(conn, deliveries: list[dict], run_id: str, run_time: datetime | None) -> list[dict]:
+    """What landing saw of each report delivery: rejected rows (V1, I1, C3 for a file cut short) and
+    empty, unreadable or thin deliveries (C3), over the report dates this run pulled."""
+    from epifeeds.quality.completeness import feed_expected_on
+    from epifeeds.quality.landing_rules import check_delivery_volume, check_rejects
+    from epifeeds.quality.schema_drift import check_headers
+
+    as_of = run_time or datetime.now(UTC)
+    pulled = sorted({date.fromisoformat(d["report_date"]) for d in deliveries if d.get("report_date")})
+    if run_time is not None:
+        pulled = sorted(set(pulled) | set(report_dates_for_run(run_time)))
+    summaries = []
+    for feed in sorted({d["feed"] for d in deliveries} & set(REPORT_FEEDS)):
+        results = check_headers(conn, [d for d in deliveries if d["feed"] == feed], run_id, as_of)
+        results += check_rejects(conn, feed, pulled, run_id, as_of)
+        results += check_delivery_volume(
+            conn, feed, [d for d in pulled if feed_expected_on(feed, d)], run_id, as_of
+        )
+        failed = sorted({f"{r.rule} {r.reporter} {r.report_date}" for r in results if r.status == "fail"})
+        summaries.append({"suite": "deliveries", "feed": feed, "checks": len(results), "failures": failed})
+    return summaries
+
+
+# --- watch: what no Asset event can tell, checked on the clock -----------------------------------------
+
+
+def _counts(results) -> dict[str, int]:
+    return {
+        "checked": len(results),
+        "missing": sum(r.status == "fail" and r.severity == "error" for r in results),
+        "late": sum(r.status == "fail" and r.severity == "warn" for r in results),
+    }
+
+
+def watch_feeds(run_time: datetime, run_id: str) -> dict:
+    """C1 completeness of every feed and C2 freshness at this run's time, then incidents grouped by root
+    cause and notices delivered."""
     from epifeeds.alerts.notify import process_alerts
     from epifeeds.feeds.names import load_district_roster
     from epifeeds.landing.schema import ensure_landing_schema
@@ -96,14 +248,8 @@ def watch_district_feed(run_time: datetime, run_id: str) -> dict:
         stale = [r.feed for r in check_feed_freshness(conn, run_time, run_id) if r.status == "fail"]
         alerts = process_alerts(conn, run_time, run_id=run_id)
     return {
-        "checked": len(results),
-        "missing": sum(r.status == "fail" and r.severity == "error" for r in results),
-        "late": sum(r.status == "fail" and r.severity == "warn" for r in results),
-        "file_feeds": {
-            "checked": len(file_results),
-            "missing": sum(r.status == "fail" and r.severity == "error" for r in file_results),
-            "late": sum(r.status == "fail" and r.severity == "warn" for r in file_results),
-        },
+        **_counts(results),
+        "file_feeds": _counts(file_results),
         "stale_feeds": stale,
         "incidents": alerts["incidents"],
         "notices": alerts["notices"],

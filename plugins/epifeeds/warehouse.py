@@ -36,7 +36,7 @@ DBT_TARGET_DIR = DBT_PROJECT_DIR / "target"
 MANIFEST_PATH = DBT_TARGET_DIR / "manifest.json"
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 
-_TELEMETRY_OFF = {"DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+TELEMETRY_OFF = {"DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
 
 
 class DbtCommandError(RuntimeError):
@@ -49,18 +49,24 @@ def dbt_executable() -> Path:
 
 
 def dbt_env(settings: Settings | None = None) -> dict[str, str]:
-    """Environment variables dbt needs for ``dbt_project/profiles.yml``, with dbt's telemetry off.
+    """Environment variables ``dbt_project/profiles.yml`` reads, with dbt's telemetry off: the one place
+    the dbt environment is built (the CLI, ``run_dbt`` and the Airflow environment all take it from here).
 
-    Merge over ``os.environ`` when running a subprocess: ``{**os.environ, **dbt_env(settings)}``.
+    Derived from the warehouse DSN (``EPIFEEDS_WAREHOUSE_DSN``, or the one the EPIFEEDS_PG_* parts make), so
+    dbt by hand and the platform always read the same database. Merge over ``os.environ`` when running a
+    subprocess: ``{**os.environ, **dbt_env(settings)}``.
     """
+    from psycopg.conninfo import conninfo_to_dict
+
     settings = settings or load_settings()
+    parts = conninfo_to_dict(settings.warehouse_dsn)
     return {
-        "EPIFEEDS_PG_HOST": settings.pg_host,
-        "EPIFEEDS_PG_PORT": str(settings.pg_port),
-        "EPIFEEDS_PG_USER": settings.pg_user,
-        "EPIFEEDS_PG_PASSWORD": settings.pg_password,
-        "EPIFEEDS_WAREHOUSE_DB": settings.warehouse_db,
-        **_TELEMETRY_OFF,
+        "EPIFEEDS_PG_HOST": str(parts.get("host") or settings.pg_host),
+        "EPIFEEDS_PG_PORT": str(parts.get("port") or settings.pg_port),
+        "EPIFEEDS_PG_USER": str(parts.get("user") or settings.pg_user),
+        "EPIFEEDS_PG_PASSWORD": str(parts.get("password") or ""),
+        "EPIFEEDS_WAREHOUSE_DB": str(parts.get("dbname") or settings.warehouse_db),
+        **TELEMETRY_OFF,
     }
 
 
@@ -138,7 +144,7 @@ def cosmos_configs(
         manifest_path=manifest,
         project_name=DBT_PROJECT_NAME,
         install_dbt_deps=False,  # no packages.yml; dbt hub is unreachable anyway
-        env_vars=dict(_TELEMETRY_OFF),
+        env_vars=dict(TELEMETRY_OFF),
     )
     profile_config = _profile_config()
     render_config = RenderConfig(
@@ -184,7 +190,7 @@ def dbt_build_task(
         select=select,
         invocation_mode=InvocationMode.DBT_RUNNER,  # no subprocess: dbt's imports are paid once per worker
         dbt_executable_path=str(dbt_executable()),
-        env=dict(_TELEMETRY_OFF),
+        env=dict(TELEMETRY_OFF),
         append_env=True,
         emit_datasets=False,  # the landing Assets trigger the build; marts are read by BI, not by DAGs
         callback=publish_from_cosmos,

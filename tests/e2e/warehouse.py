@@ -20,12 +20,11 @@ import psycopg
 from epifeeds.alerts.notify import process_alerts
 from epifeeds.alerts.receiver import webhook_receiver
 from epifeeds.alerts.routing import load_alert_config
-from epifeeds.feeds.district_reports import ingest_district_reports, report_dates_to_pull
+from epifeeds.feeds.district_reports import ingest_district_reports
 from epifeeds.feeds.hotels import ingest_hotel_reports
 from epifeeds.feeds.names import load_district_roster
 from epifeeds.feeds.registries import ingest_registries
 from epifeeds.feeds.testing_sites import ingest_testing_site_reports
-from epifeeds.file_feed_tasks import check_file_deliveries, rule_dates_for
 from epifeeds.landing.schema import ensure_landing_schema
 from epifeeds.orchestration import chain_for
 from epifeeds.quality.completeness import check_district_completeness
@@ -33,7 +32,9 @@ from epifeeds.quality.district_checks import check_district_feed
 from epifeeds.quality.file_feed_completeness import check_file_feed_completeness
 from epifeeds.quality.file_feed_rules import check_file_feed_rules
 from epifeeds.quality.freshness import check_feed_freshness
+from epifeeds.schedules import report_dates_through
 from epifeeds.settings import Settings
+from epifeeds.tasks import check_file_deliveries, rule_dates_for
 from epifeeds_sim.generate import generate
 from epifeeds_sim.ground_truth import GroundTruth
 from epifeeds_sim.server import serve_in_background
@@ -68,7 +69,7 @@ def fill_warehouse(settings: Settings, work_dir: Path, airflow_url: str) -> Fill
             at = dict(chain_for(day))
             run_id = f"feed_health_test__{day}"
             ingest_registries(dsn, archive, registries, day, at["ingest_registries"])
-            pulled = report_dates_to_pull(day, 2)
+            pulled = report_dates_through(day, 2)
             ingest_district_reports(dsn, archive, api_url, TOKEN, pulled, at["ingest_district_reports"])
             with psycopg.connect(dsn) as conn:
                 check_district_feed(conn, pulled, run_id, at["ingest_district_reports"])

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from epifeeds.feeds.contracts import HOTEL_REPORTS, TESTING_SITE_REPORTS
-from epifeeds.file_feed_tasks import rule_dates_for
 from epifeeds.quality import completeness
 from epifeeds.quality.file_feed_completeness import CALENDAR_ROWS, DEFAULT_DEADLINES, file_feed_deadlines
 from epifeeds.quality.file_feed_rules import (
@@ -28,6 +27,7 @@ from epifeeds.schedules import (
     WATCHDOG_BACKFILL_LOCAL_TIME,
     cron_local_time,
 )
+from epifeeds.tasks import rule_dates_for
 from epifeeds_sim.generate import generate
 from epifeeds_sim.randomness import parse_iso_utc
 

@@ -14,10 +14,10 @@ import pytest
 from epifeeds.feeds.contracts import CONTRACTS, HOTEL_REPORTS, TESTING_SITE_REPORTS
 from epifeeds.feeds.file_drop import FileDrop
 from epifeeds.feeds.names import normalise_label
-from epifeeds.file_feed_tasks import changed_slices, report_dates_for_run
 from epifeeds.landing.loader import row_hash
 from epifeeds.quality.suites import derive_suite
 from epifeeds.settings import load_settings
+from epifeeds.tasks import changed_slices, report_dates_for_run
 from epifeeds_sim import hotels as sim_hotels
 from epifeeds_sim import testing_sites as sim_sites
 from epifeeds_sim.generate import generate

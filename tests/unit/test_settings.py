@@ -56,3 +56,38 @@ def test_the_command_reports_a_bad_setting_in_one_line(
     out = capsys.readouterr().out
     assert "EPIFEEDS_PG_PORT='not-a-port'" in out
     assert "Traceback" not in out
+
+
+def test_the_dbt_environment_and_the_airflow_connection_name_the_same_warehouse(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from epifeeds.orchestration import airflow_environment
+    from epifeeds.warehouse import dbt_env
+
+    # A warehouse elsewhere than the EPIFEEDS_PG_* parts, with a password that needs URL-encoding.
+    monkeypatch.setenv("EPIFEEDS_WAREHOUSE_DSN", "postgresql://etl:p%40ss%2Fw@db.internal:6543/wh_other")
+    settings = load_settings()
+    env = airflow_environment(settings)
+
+    assert env["AIRFLOW_CONN_EPIFEEDS_WAREHOUSE"] == "postgresql://etl:p%40ss%2Fw@db.internal:6543/wh_other"
+    dbt_target = [
+        env[f"EPIFEEDS_{n}"] for n in ("PG_HOST", "PG_PORT", "PG_USER", "PG_PASSWORD", "WAREHOUSE_DB")
+    ]
+    assert dbt_target == ["db.internal", "6543", "etl", "p@ss/w", "wh_other"]
+    assert dbt_env(settings).items() <= env.items()
+
+
+def test_a_dsn_is_written_one_way_and_reads_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    from epifeeds.settings import pg_dsn, sqlalchemy_url
+
+    dsn = pg_dsn("db.internal", 6543, "etl@corp", "p@:/w", "warehouse")
+    assert conninfo_to_dict(dsn) == {
+        "host": "db.internal",
+        "port": "6543",
+        "user": "etl@corp",
+        "password": "p@:/w",
+        "dbname": "warehouse",
+    }
+    assert sqlalchemy_url(dsn) == "postgresql+psycopg2://etl%40corp:p%40%3A%2Fw@db.internal:6543/warehouse"

@@ -6,7 +6,7 @@ does not stop the other days: they land, and the run fails at the end naming the
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import psycopg
 
@@ -17,11 +17,6 @@ from epifeeds.feeds.parsing import ParseResult, parse_district_records
 from epifeeds.landing.ingest_run import IngestRun
 from epifeeds.landing.loader import Delivery, LandingOutcome
 from epifeeds.landing.schema import ensure_landing_schema
-
-
-def report_dates_to_pull(report_date: date, lookback_days: int) -> list[date]:
-    """The run's own report date and the days before it, oldest first, so late and revised reports land."""
-    return [report_date - timedelta(days=offset) for offset in range(lookback_days, -1, -1)]
 
 
 def ingest_district_reports(
