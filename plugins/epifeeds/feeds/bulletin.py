@@ -30,11 +30,11 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from epifeeds.feeds.bulletin_city import city_roster
 from epifeeds.feeds.bulletin_layout import (
     CONTRACT,
     UnreadableBulletin,
     WideBulletin,
-    city_roster,
     decode_bulletin,
     read_wide_bulletin,
 )

@@ -2,8 +2,8 @@
 
 A bulletin has one row per report date: the city's own columns (`阳性感染者`, `累计治愈出院`, ...) and, per
 district, `{区}_{measure}` columns (`朝阳区_阳性`, `朝阳区_阳性_来自闭环隔离`, ...). The city is the one whose
-districts the column groups name (the onboarded roster first, then the national roster: any Chinese
-city reads without hand edits); names resolve only within that city, short forms included. A column
+districts the column groups name (`bulletin_city`: the onboarded roster first, then the national roster,
+so any Chinese city reads without hand edits); names resolve only within that city, short forms included. A column
 group that is no district of the city (高新区, a development zone) is an unmatched reporter, with the
 reason, never dropped: its values stay in the archived file and are listed in the import report.
 
@@ -20,6 +20,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from epifeeds.feeds.bulletin_city import (
+    UnreadableBulletin,
+    chosen_city,
+    city_roster,
+    infer_city,
+    why_unmatched,
+)
 from epifeeds.feeds.bulletin_measures import (
     CUMULATIVE_OF,
     city_measure_of,
@@ -27,9 +34,7 @@ from epifeeds.feeds.bulletin_measures import (
     district_measure_of,
 )
 from epifeeds.feeds.contracts import DISTRICT_REPORTS
-from epifeeds.feeds.divisions import load_national_roster
 from epifeeds.feeds.names import District, DistrictRoster, normalise_label
-from epifeeds.feeds.parsing import UnreadablePayload
 from epifeeds.feeds.values import ValueProblem, parse_count, parse_date
 
 CONTRACT = DISTRICT_REPORTS
@@ -45,11 +50,6 @@ CITY_HEADERS: dict[str, tuple[str, ...]] = {
 }
 CUMULATIVE_COLUMNS = ("cumulative_confirmed", "cumulative_positives")
 SOURCE_HEADERS = ("来源", "source", "url", "链接")
-
-
-class UnreadableBulletin(UnreadablePayload):
-    """The file cannot be read as a wide bulletin (encoding, no date column, a row without a date,
-    no recognisable city): nothing from it is landed; the message says what to fix."""
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,7 @@ class BulletinLayout:
     is_onboarded: bool  # False: the city comes from the national roster and is onboarded on import
     date_column: str
     city_columns: dict[str, str]  # district-report contract column -> header
-    district_columns: dict[
-        str, dict[str, str]
-    ]  # district name as in the headers -> {contract column -> header}
+    district_columns: dict[str, dict[str, str]]  # district name as in the headers -> {column -> header}
     district_ids: dict[str, str]  # district name as in the headers -> district_id (matched ones only)
     unmatched_reporters: dict[str, str]  # column-group name -> why it is no district of the city
     measure_columns: tuple[MeasureColumn, ...]  # every recognised figure, for landing.bulletin_measures
@@ -221,81 +219,69 @@ def _first_present(headers: dict[str, str], candidates: tuple[str, ...]) -> str 
     return None
 
 
-def _national_district(code: str, name: str, name_en: str, parent: str, level: str) -> District:
-    return District(code, name, name_en, level, parent)
+def _district_groups(header: list[str]) -> dict[str, dict[str, str]]:
+    """`{区}_{measure}` columns by group name: {group -> {measure -> header}}; a measure given twice fails."""
+    grouped: dict[str, dict[str, str]] = defaultdict(dict)
+    for h in header:
+        prefix, _, label = h.partition(DISTRICT_SEPARATOR)
+        measure = district_measure_of(label) if prefix.strip() and label else None
+        if measure is None:
+            continue
+        if (other := grouped[prefix.strip()].get(measure)) is not None:
+            raise UnreadableBulletin(
+                f"columns {other!r} and {h!r} both give {prefix.strip()}'s {measure}; keep one"
+            )
+        grouped[prefix.strip()][measure] = h
+    return grouped
 
 
-def city_roster(roster: DistrictRoster, city_id: str) -> DistrictRoster:
-    """The roster a bulletin of this city is read with: the onboarded roster, plus the city and its
-    districts from the national roster when it is not onboarded yet; names scoped to the city."""
-    if not roster.is_onboarded(city_id):
-        national = load_national_roster()
-        city = national.by_code(city_id)
-        added = [_national_district(city.code, city.name, city.name_en, "", "city")]
-        added += [
-            _national_district(d.code, d.name, d.name_en, city.code, "district")
-            for d in national.districts_of(city.code)
-        ]
-        roster = DistrictRoster(districts=(*roster.districts, *added), aliases=roster.aliases)
-    return roster.scoped_to(city_id)
+def _none_matched(
+    grouped: dict[str, dict[str, str]], unmatched: dict[str, str], city: District
+) -> UnreadableBulletin:
+    """A city named with --city whose districts no column group names: the file is for another city."""
+    named = "; ".join(
+        f"column {next(iter(grouped[n].values()))!r}: {why}" for n, why in list(unmatched.items())[:3]
+    )
+    more = f" (and {len(unmatched) - 3} more)" if len(unmatched) > 3 else ""
+    return UnreadableBulletin(
+        f"none of the district columns names a district of {city.district_name}: {named}{more};"
+        " check --city, or split the file per city"
+    )
 
 
-def _infer_city(roster: DistrictRoster, names: list[str]) -> str:
-    """The city whose districts the column groups name: most names resolved within it, uniquely."""
-    national = load_national_roster()
-    scores: dict[str, int] = defaultdict(int)
-    for city_id in {d.district_id for d in roster.cities} | {c.code for c in national.cities}:
-        aliases = _spellings(roster, city_id)
-        scores[city_id] = sum(normalise_label(name) in aliases for name in names)
-    best = max(scores.values(), default=0)
-    winners = sorted(city for city, score in scores.items() if score == best)
-    if len(winners) > 1 and len(onboarded := [c for c in winners if roster.is_onboarded(c)]) == 1:
-        winners = onboarded  # 朝阳区 alone: the onboarded Beijing, not 长春 from the national roster
-    if best == 0 or len(winners) != 1:
-        found = ", ".join(winners[:5]) if best else "none"
-        raise UnreadableBulletin(
-            f"cannot tell which city the bulletin is for from its district columns (cities matching"
-            f" {best} of {len(names)} names: {found}); name it with --city (e.g. --city 北京市)"
-        )
-    return winners[0]
+def _city_columns(by_label: dict[str, str], counts: set[str]) -> dict[str, str]:
+    """The city's own figure for each district-report count: contract column -> header."""
+    found_columns: dict[str, str] = {}
+    for column in CONTRACT.columns:
+        if column.name not in counts:
+            continue
+        found = _first_present(by_label, (*CITY_HEADERS.get(column.name, ()), column.name, *column.aliases))
+        if found is not None and DISTRICT_SEPARATOR not in found:
+            found_columns[column.name] = found
+    return found_columns
 
 
-def _spellings(roster: DistrictRoster, city_id: str) -> set[str]:
-    national = load_national_roster()
-    spellings = set()
-    if roster.is_onboarded(city_id):
-        members = {city_id} | {d.district_id for d in roster.districts_of(city_id)}
-        spellings |= {alias for alias, did in roster.aliases.items() if did in members and did != city_id}
-    if national.by_code(city_id) is not None:
-        spellings |= set(national.names_of_districts(city_id)[0])
-    return spellings
+def _measure_columns(header: list[str], city_id: str, district_ids: dict[str, str]) -> list[MeasureColumn]:
+    """Every recognised figure: the city's (first column of each measure) and each matched district's."""
+    columns: list[MeasureColumn] = []
+    city_measures: set[str] = set()
+    for h in header:
+        prefix, _, label = h.partition(DISTRICT_SEPARATOR)
+        if (measure := city_measure_of(h)) is not None and measure not in city_measures:
+            city_measures.add(measure)
+            columns.append(MeasureColumn(h, city_id, measure))
+        elif prefix.strip() in district_ids and (measure := district_measure_of(label)) is not None:
+            columns.append(MeasureColumn(h, district_ids[prefix.strip()], measure))
+    return columns
 
 
-def _chosen_city(roster: DistrictRoster, city: str) -> str:
-    city_id = roster.resolve(city)
-    if city_id is not None and roster.by_id(city_id).district_level == "city":
-        return city_id
-    found = load_national_roster().find_city(city)
+def _date_column(by_label: dict[str, str], header: list[str]) -> str:
+    found = _first_present(by_label, (CONTRACT.date_column, *CONTRACT.column("report_date").aliases))
     if found is None:
         raise UnreadableBulletin(
-            f"--city {city!r} is not a city on the roster nor a prefecture-level city or municipality of"
-            " the national roster; give its name (成都市, 成都) or code (510100)"
+            f"no report-date column (expected one of 日期, date, report_date); headers: {', '.join(header[:8])} ..."
         )
-    return found.code
-
-
-def _why_unmatched(roster: DistrictRoster, scoped: DistrictRoster, city: District, name: str) -> str:
-    key = normalise_label(name)
-    if key in scoped.ambiguous:
-        could_be = ", ".join(f"{scoped.by_id(c).district_name} ({c})" for c in scoped.ambiguous[key])
-        return f"unknown district {name!r}: ambiguous within {city.district_name}, could be {could_be}"
-    elsewhere = roster.resolve(name)
-    if elsewhere is not None and roster.jurisdiction_of(elsewhere) != city.district_id:
-        other = roster.by_id(roster.jurisdiction_of(elsewhere)).district_name
-        return f"unknown district {name!r}: it belongs to {other}, not {city.district_name}"
-    return (
-        f"unknown district {name!r}: no district of {city.district_name} ({city.district_id}) has that name"
-    )
+    return found
 
 
 def read_bulletin_layout(
@@ -306,64 +292,26 @@ def read_bulletin_layout(
     by_label = {normalise_label(h): h for h in header}
     if len(by_label) != len(header):
         raise UnreadableBulletin("two columns have the same name (after folding case and width); rename one")
-    date_column = _first_present(by_label, (CONTRACT.date_column, *CONTRACT.column("report_date").aliases))
-    if date_column is None:
-        raise UnreadableBulletin(
-            f"no report-date column (expected one of 日期, date, report_date); headers: {', '.join(header[:8])} ..."
-        )
-    source_column = _first_present(by_label, SOURCE_HEADERS)
-
-    grouped: dict[str, dict[str, str]] = defaultdict(dict)  # group name -> {measure -> header}
-    for h in header:
-        prefix, _, label = h.partition(DISTRICT_SEPARATOR)
-        measure = district_measure_of(label) if prefix.strip() and label else None
-        if measure is not None:
-            if (other := grouped[prefix.strip()].get(measure)) is not None:
-                raise UnreadableBulletin(
-                    f"columns {other!r} and {h!r} both give {prefix.strip()}'s {measure}; keep one"
-                )
-            grouped[prefix.strip()][measure] = h
-
-    city_id = _chosen_city(roster, city) if city else _infer_city(roster, list(grouped))
+    date_column, source_column = _date_column(by_label, header), _first_present(by_label, SOURCE_HEADERS)
+    grouped = _district_groups(header)
+    city_id = chosen_city(roster, city) if city else infer_city(roster, list(grouped))
     scoped = city_roster(roster, city_id)
     chosen = scoped.by_id(city_id)
     district_ids = {name: did for name in grouped if (did := scoped.resolve(name)) not in (None, city_id)}
     unmatched = {
-        name: _why_unmatched(roster, scoped, chosen, name) for name in grouped if name not in district_ids
+        name: why_unmatched(roster, scoped, chosen, name) for name in grouped if name not in district_ids
     }
     if grouped and not district_ids and city:
-        raise UnreadableBulletin(
-            f"none of the district columns names a district of {chosen.district_name}: "
-            + "; ".join(
-                f"column {next(iter(grouped[n].values()))!r}: {why}" for n, why in list(unmatched.items())[:3]
-            )
-            + (f" (and {len(unmatched) - 3} more)" if len(unmatched) > 3 else "")
-            + "; check --city, or split the file per city"
-        )
+        raise _none_matched(grouped, unmatched, chosen)
 
     counts = set(CONTRACT.count_columns) - set(CUMULATIVE_COLUMNS)
     district_columns = {
-        name: {m: h for m, h in measures.items() if m in counts} for name, measures in grouped.items()
+        name: columns
+        for name, measures in grouped.items()
+        if (columns := {m: h for m, h in measures.items() if m in counts})
     }
-    district_columns = {name: columns for name, columns in district_columns.items() if columns}
-    city_columns: dict[str, str] = {}
-    for column in CONTRACT.columns:
-        if column.name not in counts:
-            continue
-        found = _first_present(by_label, (*CITY_HEADERS.get(column.name, ()), column.name, *column.aliases))
-        if found is not None and DISTRICT_SEPARATOR not in found:
-            city_columns[column.name] = found
-
-    measure_columns: list[MeasureColumn] = []
-    city_measures: set[str] = set()
-    for h in header:
-        prefix, _, label = h.partition(DISTRICT_SEPARATOR)
-        if (measure := city_measure_of(h)) is not None and measure not in city_measures:
-            city_measures.add(measure)
-            measure_columns.append(MeasureColumn(h, city_id, measure))
-        elif prefix.strip() in district_ids and (measure := district_measure_of(label)) is not None:
-            measure_columns.append(MeasureColumn(h, district_ids[prefix.strip()], measure))
-
+    city_columns = _city_columns(by_label, counts)
+    measure_columns = _measure_columns(header, city_id, district_ids)
     used = {date_column, source_column, *city_columns.values()}
     used |= {h for columns in district_columns.values() for h in columns.values()}
     carried = {c.header for c in measure_columns} | {h for g in unmatched for h in grouped[g].values()}
