@@ -20,6 +20,7 @@ from epifeeds.feeds.bulletin import BulletinImport, import_bulletin
 from epifeeds.feeds.bulletin_measures import BULLETIN_MEASURES
 from epifeeds.feeds.contracts import DISTRICT_REPORTS
 from epifeeds.feeds.parsing import UnreadablePayload
+from epifeeds.landing.ingest_run import DeliveriesFailed
 
 INGEST_BULLETINS_DAG_ID = "ingest_bulletins"
 IMPORT_COMMAND_DAG_ID = "import-bulletin"
@@ -66,7 +67,13 @@ def import_check_and_alert(
     from epifeeds.alerts.notify import process_alerts
 
     imported = import_bulletin(
-        warehouse_dsn, archive_url, path, city=city, received_at=received_at, source_uri=source_uri
+        warehouse_dsn,
+        archive_url,
+        path,
+        city=city,
+        received_at=received_at,
+        source_uri=source_uri,
+        run_id=run_id,
     )
     with psycopg.connect(warehouse_dsn) as conn:
         as_of = receipt_time(conn, imported)
@@ -183,49 +190,59 @@ def cmd_import_bulletin(args: argparse.Namespace) -> int:
     except (UnreadablePayload, FileNotFoundError) as problem:
         print(f"epifeeds import-bulletin: {args.file}: {problem}")
         return 2
+    except DeliveriesFailed as problem:  # quarantined with a C3 finding; importing again retries them
+        print(f"epifeeds import-bulletin: {args.file}: {problem}")
+        return 1
     print_report(summary, str(args.file))
     return 0
 
 
 def ingest_bulletin_drop(warehouse_dsn: str, archive_url: str, drop_url: str, run_id: str) -> list[dict]:
     """Every bulletin file in the drop folder (`<drop>/bulletins/*.csv`): imported, judged and alerted.
-    A file already imported changes nothing; an unreadable one is reported and the others go on."""
-    import tempfile
-
+    A file already imported changes nothing; an unreadable one is reported and the others go on; a file
+    with a delivery that could not be loaded fails the run once the other files are done."""
     import fsspec
 
     fs, root = fsspec.core.url_to_fs(f"{drop_url.rstrip('/')}/{DROP_FOLDER}")
-    done = []
+    done, failed = [], []
     for remote in sorted(fs.glob(f"{root}/*.csv")):
-        name = remote.rsplit("/", 1)[-1]
-        with tempfile.TemporaryDirectory() as scratch:
-            local = Path(scratch) / name
-            local.write_bytes(fs.cat_file(remote))
-            try:
-                summary = import_check_and_alert(
-                    warehouse_dsn,
-                    archive_url,
-                    local,
-                    run_id,
-                    dag_id=INGEST_BULLETINS_DAG_ID,
-                    source_uri=fs.unstrip_protocol(remote),
-                )
-            except UnreadablePayload as problem:
-                done.append({"file": name, "status": "unreadable", "reason": str(problem)})
-                continue
-        imported: BulletinImport = summary["imported"]
-        done.append(
-            {
-                "file": name,
-                "status": "imported",
-                "city": imported.bulletin.layout.city.district_id,
-                "report_dates": len(imported.outcomes),
-                "new_versions": sum(o.rows_new_versions for o in imported.outcomes),
-                "failing_by_rule": summary["failing_by_rule"],
-                "incidents": summary["alerts"]["incidents"],
-            }
-        )
+        try:
+            done.append(_import_dropped(fs, remote, warehouse_dsn, archive_url, run_id))
+        except DeliveriesFailed as problem:
+            failed.append(f"{remote.rsplit('/', 1)[-1]}: {problem}")
+    if failed:
+        raise DeliveriesFailed("\n".join(failed))
     return done
+
+
+def _import_dropped(fs: Any, remote: str, warehouse_dsn: str, archive_url: str, run_id: str) -> dict:
+    import tempfile
+
+    name = remote.rsplit("/", 1)[-1]
+    with tempfile.TemporaryDirectory() as scratch:
+        local = Path(scratch) / name
+        local.write_bytes(fs.cat_file(remote))
+        try:
+            summary = import_check_and_alert(
+                warehouse_dsn,
+                archive_url,
+                local,
+                run_id,
+                dag_id=INGEST_BULLETINS_DAG_ID,
+                source_uri=fs.unstrip_protocol(remote),
+            )
+        except UnreadablePayload as problem:
+            return {"file": name, "status": "unreadable", "reason": str(problem)}
+    imported: BulletinImport = summary["imported"]
+    return {
+        "file": name,
+        "status": "imported",
+        "city": imported.bulletin.layout.city.district_id,
+        "report_dates": len(imported.outcomes),
+        "new_versions": sum(o.rows_new_versions for o in imported.outcomes),
+        "failing_by_rule": summary["failing_by_rule"],
+        "incidents": summary["alerts"]["incidents"],
+    }
 
 
 def _received_at(text: str) -> datetime:

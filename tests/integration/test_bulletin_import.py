@@ -176,3 +176,56 @@ def test_the_beijing_bulletin_keeps_its_findings_and_its_unpublished_cumulatives
     assert n1 == [("info",)]
     assert figures == (33 * 203, 45)  # every one of the 203 measure columns on every date
     assert not summary["imported"].onboarded
+
+
+def test_a_date_the_database_refuses_is_quarantined_alone_and_the_next_import_lands_it(
+    warehouse_dsn, tmp_path
+):
+    """Bulletins land through the same driver as every feed: one delivery's load error quarantines it
+    (a C3 finding), the other 65 deliveries land, the import fails naming it; importing again lands it."""
+    from epifeeds.landing.ingest_run import DeliveriesFailed
+    from epifeeds.landing.schema import ensure_landing_schema
+
+    with psycopg.connect(warehouse_dsn, autocommit=True) as conn:  # the database refuses one date's reports
+        ensure_landing_schema(conn)
+        conn.execute(
+            """
+            create function refuse_0420() returns trigger language plpgsql as $$
+            begin
+                if new.report_date = '2022-04-20' then raise exception 'planted fault for 2022-04-20'; end if;
+                return new;
+            end $$;
+            create trigger refuse_0420 before insert on landing.district_reports
+                for each row execute function refuse_0420();
+            """
+        )
+    with pytest.raises(DeliveriesFailed) as failed:
+        import_bulletin(warehouse_dsn, str(tmp_path), BEIJING_CSV)
+    assert str(failed.value).startswith("1 of 66 deliveries failed")
+    assert "2022-04-20" in str(failed.value) and "planted fault" in str(failed.value)
+    key = "C3:quarantined:district_reports:*:2022-04-20"
+    with psycopg.connect(warehouse_dsn, autocommit=True) as conn:
+        statuses = conn.execute(
+            "select feed, status, count(*) from landing.batches group by 1, 2 order by 1, 2"
+        ).fetchall()
+        finding = conn.execute("select status from dq.findings where finding_key = %s", (key,)).fetchone()
+        conn.execute("drop trigger refuse_0420 on landing.district_reports")
+    assert statuses == [
+        ("bulletin_measures", "landed", 33),
+        ("district_reports", "landed", 32),
+        ("district_reports", "quarantined", 1),
+    ]
+    assert finding == ("open",)
+
+    again = import_bulletin(warehouse_dsn, str(tmp_path), BEIJING_CSV)
+
+    assert [o.is_repeat for o in again.outcomes].count(False) == 1
+    with psycopg.connect(warehouse_dsn) as conn:
+        landed = conn.execute(
+            "select count(*) from landing.district_reports where report_date = '2022-04-20'"
+        ).fetchone()[0]
+        finding = conn.execute("select status from dq.findings where finding_key = %s", (key,)).fetchone()
+        quarantined = conn.execute(
+            "select count(*) from landing.batches where status <> 'landed'"
+        ).fetchone()[0]
+    assert (landed, finding, quarantined) == (17, ("resolved",), 0)

@@ -22,6 +22,7 @@ Decisions (see docs/feeds.md):
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -39,12 +40,14 @@ from epifeeds.feeds.bulletin_layout import (
     read_wide_bulletin,
 )
 from epifeeds.feeds.bulletin_measures import BULLETIN_MEASURES
+from epifeeds.feeds.contracts import FeedContract
 from epifeeds.feeds.names import DistrictRoster, load_district_roster
 from epifeeds.feeds.parsing import DUPLICATE_ROW_REASON, ParseResult, Reject, parse_district_records
 from epifeeds.feeds.roster import onboard_city
 from epifeeds.feeds.values import ValueProblem, parse_count
 from epifeeds.landing.archive import archive_payload
-from epifeeds.landing.loader import Delivery, LandingOutcome, land_delivery
+from epifeeds.landing.ingest_run import IngestRun
+from epifeeds.landing.loader import Delivery, LandingOutcome
 from epifeeds.landing.schema import ensure_landing_schema
 from epifeeds.settings import REPORT_TIMEZONE
 
@@ -133,12 +136,15 @@ def import_bulletin(
     city: str | None = None,
     roster: DistrictRoster | None = None,
     source_uri: str | None = None,
+    run_id: str | None = None,
 ) -> BulletinImport:
     """Archive a published wide bulletin once and land its deliveries, one pair per report date.
 
     Importing the same file again changes nothing; a corrected file lands changed figures as new
     versions. `received_at` (all deliveries) defaults to each report date's publication time; `city` (a
-    name, alias or code) defaults to the city whose districts the columns name.
+    name, alias or code) defaults to the city whose districts the columns name. Lands through
+    `IngestRun` like every feed: raises `DeliveriesFailed` after the others when a delivery could not be
+    loaded (quarantined with a C3 finding; the next import tries it again).
     """
     if received_at is not None and received_at.tzinfo is None:
         raise ValueError(f"received_at {received_at} has no time zone; pass an aware datetime")
@@ -153,34 +159,41 @@ def import_bulletin(
         onboard_city(city_id, active_from=dates[0], active_to=dates[-1])
         onboarded = True
     scoped = city_roster(roster or load_district_roster(), city_id)
-    unpublished = bulletin.unpublished()
     uri = source_uri or path.resolve().as_uri()
 
     outcomes, measure_outcomes = [], []
-    with psycopg.connect(warehouse_dsn) as conn:
+    # One driver for every feed: each delivery lands or is quarantined alone, a quarantine is a C3 finding,
+    # and a load error fails the import once every other delivery has been tried (DeliveriesFailed).
+    with psycopg.connect(warehouse_dsn, autocommit=True) as conn:  # one transaction per delivery
         ensure_landing_schema(conn)  # landing.bulletin_measures included
-        for report_date in bulletin.report_dates:
-            received = received_at or publication_time(report_date)
-
-            def parse(raw: bytes, day: date = report_date, at: datetime = received) -> ParseResult:
-                records = read_wide_bulletin(raw, scoped, city=city_id).records_for(day)
-                return parse_district_records(
-                    CONTRACT, records, report_date=day, received_at=at, roster=scoped
-                )
-
-            def parse_measures(raw: bytes, day: date = report_date) -> ParseResult:
-                wide = read_wide_bulletin(raw, scoped, city=city_id)
-                return parse_measure_records(wide.measure_records_for(day, unpublished))
-
+        received = [received_at or publication_time(day) for day in bulletin.report_dates]
+        run, unpublished = IngestRun(conn, archive_url, max(received), run_id), bulletin.unpublished()
+        for report_date, at in zip(bulletin.report_dates, received, strict=True):
+            parsers = _parsers(scoped, city_id, report_date, at, unpublished)
             note = batch_note(bulletin, report_date, path.name)
-            for contract, parser, into in (
-                (CONTRACT, parse, outcomes),
-                (BULLETIN_MEASURES, parse_measures, measure_outcomes),
-            ):
-                delivery = Delivery(contract.feed, "*", report_date, uri, payload, received)
-                outcome = land_delivery(conn, contract, archive_url, delivery, parser)
-                into.append(_with_note(conn, outcome, note))
+            for (contract, parser), into in zip(parsers, (outcomes, measure_outcomes), strict=True):
+                delivery = Delivery(contract.feed, "*", report_date, uri, payload, at)
+                into.append(_with_note(conn, run.land(contract, delivery, parser), note))
+        run.finish()
     return BulletinImport(path.name, bulletin, outcomes, measure_outcomes, onboarded)
+
+
+def _parsers(
+    scoped: DistrictRoster, city_id: str, day: date, received_at: datetime, unpublished: set[tuple[str, str]]
+) -> tuple[tuple[FeedContract, Callable[[bytes], ParseResult]], ...]:
+    """One report date's two deliveries, each parsed from the archived bytes: district reports, measures."""
+
+    def parse_reports(raw: bytes) -> ParseResult:
+        records = read_wide_bulletin(raw, scoped, city=city_id).records_for(day)
+        return parse_district_records(
+            CONTRACT, records, report_date=day, received_at=received_at, roster=scoped
+        )
+
+    def parse_measures(raw: bytes) -> ParseResult:
+        wide = read_wide_bulletin(raw, scoped, city=city_id)
+        return parse_measure_records(wide.measure_records_for(day, unpublished))
+
+    return ((CONTRACT, parse_reports), (BULLETIN_MEASURES, parse_measures))
 
 
 def _with_note(conn: psycopg.Connection, outcome: LandingOutcome, note: str) -> LandingOutcome:
