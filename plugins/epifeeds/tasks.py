@@ -86,30 +86,22 @@ def ingest_registries_for_run(run_time: datetime) -> list[dict]:
     )
 
 
+def _ingest_file_drop(ingest, run_time: datetime) -> dict:
+    settings = load_settings()
+    dates = report_dates_for_run(run_time)
+    return ingest(warehouse_dsn(), settings.archive_url, settings.file_drop_url, dates, run_time)
+
+
 def ingest_testing_sites_for_run(run_time: datetime) -> dict:
     from epifeeds.feeds.testing_sites import ingest_testing_site_reports
 
-    settings = load_settings()
-    return ingest_testing_site_reports(
-        warehouse_dsn(),
-        settings.archive_url,
-        settings.file_drop_url,
-        report_dates_for_run(run_time),
-        run_time,
-    )
+    return _ingest_file_drop(ingest_testing_site_reports, run_time)
 
 
 def ingest_isolation_hotels_for_run(run_time: datetime) -> dict:
     from epifeeds.feeds.hotels import ingest_hotel_reports
 
-    settings = load_settings()
-    return ingest_hotel_reports(
-        warehouse_dsn(),
-        settings.archive_url,
-        settings.file_drop_url,
-        report_dates_for_run(run_time),
-        run_time,
-    )
+    return _ingest_file_drop(ingest_hotel_reports, run_time)
 
 
 def ingest_bulletins_for_run(run_id: str) -> list[dict]:
@@ -235,16 +227,15 @@ def watch_feeds(run_time: datetime, run_id: str) -> dict:
     """C1 completeness of every feed and C2 freshness at this run's time, then incidents grouped by root
     cause and notices delivered."""
     from epifeeds.alerts.notify import process_alerts
-    from epifeeds.feeds.names import load_district_roster
     from epifeeds.landing.schema import ensure_landing_schema
-    from epifeeds.quality.completeness import check_district_completeness
-    from epifeeds.quality.file_feed_completeness import check_file_feed_completeness
+    from epifeeds.quality.completeness import DISTRICTS, check_completeness
     from epifeeds.quality.freshness import check_feed_freshness
 
     with psycopg.connect(warehouse_dsn()) as conn:
         ensure_landing_schema(conn)
-        results = check_district_completeness(conn, load_district_roster(), run_time, run_id)
-        file_results = check_file_feed_completeness(conn, run_time, run_id)  # sites per district, hotels
+        by_feed = check_completeness(conn, run_time, run_id)  # districts, sites per district, hotels
+        results = by_feed.pop(DISTRICTS)
+        file_results = [result for feed_results in by_feed.values() for result in feed_results]
         stale = [r.feed for r in check_feed_freshness(conn, run_time, run_id) if r.status == "fail"]
         alerts = process_alerts(conn, run_time, run_id=run_id)
     return {

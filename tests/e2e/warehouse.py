@@ -27,9 +27,8 @@ from epifeeds.feeds.registries import ingest_registries
 from epifeeds.feeds.testing_sites import ingest_testing_site_reports
 from epifeeds.landing.schema import ensure_landing_schema
 from epifeeds.orchestration import chain_for
-from epifeeds.quality.completeness import check_district_completeness
+from epifeeds.quality.completeness import check_district_completeness, check_file_feed_completeness
 from epifeeds.quality.district_checks import check_district_feed
-from epifeeds.quality.file_feed_completeness import check_file_feed_completeness
 from epifeeds.quality.file_feed_rules import check_file_feed_rules
 from epifeeds.quality.freshness import check_feed_freshness
 from epifeeds.schedules import report_dates_through

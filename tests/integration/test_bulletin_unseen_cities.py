@@ -25,7 +25,6 @@ import pytest
 from epifeeds import bulletin_import
 from epifeeds.feeds import names
 from epifeeds.feeds.roster import list_onboarded, onboard_city
-from epifeeds.quality import completeness
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +45,6 @@ def seeds(tmp_path, monkeypatch):
     copy = tmp_path / "seeds"
     shutil.copytree(names.SEEDS_DIR, copy)
     monkeypatch.setattr(names, "SEEDS_DIR", copy)
-    monkeypatch.setattr(completeness, "SEEDS_DIR", copy)
     names.reload_district_roster()
     yield copy
     names.reload_district_roster()

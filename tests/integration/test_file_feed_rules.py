@@ -29,7 +29,7 @@ from epifeeds.feeds.registries import ingest_registries
 from epifeeds.feeds.testing_sites import ingest_testing_site_reports
 from epifeeds.landing.loader import Delivery, land_delivery
 from epifeeds.landing.schema import ensure_landing_schema
-from epifeeds.quality.file_feed_completeness import check_file_feed_completeness
+from epifeeds.quality.completeness import check_file_feed_completeness
 from epifeeds.quality.file_feed_rules import check_file_feed_rules
 from epifeeds_sim.generate import generate
 from epifeeds_sim.score import findings_in_warehouse, render_table, score

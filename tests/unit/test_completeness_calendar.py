@@ -4,7 +4,7 @@ import pytest
 
 from epifeeds.feeds.contracts import DISTRICT_REPORTS
 from epifeeds.feeds.names import load_district_roster
-from epifeeds.quality.completeness import deadline_for, load_reporting_calendar, report_dates_due
+from epifeeds.quality.reporting_calendar import deadline_of, load_reporting_calendar, report_dates_due
 
 pytestmark = pytest.mark.unit
 
@@ -33,7 +33,9 @@ def test_every_reporter_on_the_roster_follows_its_own_citys_calendar():
     calendar, roster = load_reporting_calendar(), load_district_roster()
 
     jurisdictions = {
-        d.district_id: deadline_for(calendar, DISTRICT_REPORTS.feed, roster, d).jurisdiction_id
+        d.district_id: deadline_of(
+            calendar, DISTRICT_REPORTS.feed, roster, d.district_id, d.district_level
+        ).jurisdiction_id
         for d in roster.districts
     }
 

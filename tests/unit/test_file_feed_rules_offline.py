@@ -3,17 +3,14 @@ a changed slice touches, and C1 deadlines that fit the agencies' upload times an
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 
+from epifeeds.feeds import names
 from epifeeds.feeds.contracts import HOTEL_REPORTS, TESTING_SITE_REPORTS
-from epifeeds.quality import completeness
-from epifeeds.quality.file_feed_completeness import CALENDAR_ROWS, DEFAULT_DEADLINES, file_feed_deadlines
 from epifeeds.quality.file_feed_rules import (
     dates_affected,
     i4_allowed_difference,
@@ -21,6 +18,7 @@ from epifeeds.quality.file_feed_rules import (
     ordering_violations_sql,
     r2_allowed_difference,
 )
+from epifeeds.quality.reporting_calendar import load_reporting_calendar
 from epifeeds.schedules import (
     INGEST_ISOLATION_HOTELS_CRON,
     INGEST_TESTING_SITES_CRON,
@@ -87,31 +85,43 @@ def test_a_changed_slice_is_checked_on_every_date_whose_rules_read_it():
     assert rule_dates_for(deliveries[4:], run_time) == {}  # a registry alone: nothing to check
 
 
-def test_the_calendar_rows_handed_over_say_what_the_defaults_say():
-    header = (completeness.SEEDS_DIR / "reporting_calendar.csv").read_text(encoding="utf-8").splitlines()[0]
-    rows = list(csv.DictReader(io.StringIO("\n".join([header, *CALENDAR_ROWS]))))
-    assert [(r["feed"], r["jurisdiction_id"], r["reporter_level"]) for r in rows] == list(DEFAULT_DEADLINES)
-    for row, deadline in zip(rows, DEFAULT_DEADLINES.values(), strict=True):
-        assert date.fromisoformat(row["active_from"]) == deadline.active_from and not row["active_to"]
-        assert int(row["deadline_days_after_report_date"]) == deadline.days_after
-        assert time.fromisoformat(row["deadline_local_time"]) == deadline.local_time
-        assert timedelta(minutes=int(row["grace_minutes"])) == deadline.grace
+def file_feed_deadlines() -> dict:
+    return {
+        key: d
+        for key, d in load_reporting_calendar().items()
+        if key[0] in ("testing_site_reports", "hotel_reports")
+    }
 
 
-def test_calendar_rows_win_over_the_defaults(monkeypatch, tmp_path: Path):
-    calendar = tmp_path / "reporting_calendar.csv"
-    original = (completeness.SEEDS_DIR / "reporting_calendar.csv").read_text(encoding="utf-8")
-    calendar.write_text(
-        original.rstrip("\n") + "\nhotel_reports,140100,hotel,2022-03-01,,1,08:30,150,test\n",
+def test_the_calendar_holds_the_file_feeds_deadlines():
+    """C1 reads every feed's deadline from reporting_calendar.csv (no second copy in Python): site files
+    due D+1 06:00 with 5 h grace, hotel reports D+1 09:00 with 2 h, both open-ended from 2022-03-01."""
+    deadlines = file_feed_deadlines()
+    assert set(deadlines) == {
+        ("testing_site_reports", "140100", "district"),
+        ("hotel_reports", "140100", "hotel"),
+    }
+    sites, hotels = (
+        deadlines[("testing_site_reports", "140100", "district")],
+        deadlines[("hotel_reports", "140100", "hotel")],
+    )
+    assert (sites.days_after, sites.local_time, sites.grace) == (1, time(6, 0), timedelta(hours=5))
+    assert (hotels.days_after, hotels.local_time, hotels.grace) == (1, time(9, 0), timedelta(hours=2))
+    assert {(d.active_from, d.active_to) for d in deadlines.values()} == {(date(2022, 3, 1), None)}
+
+
+def test_a_calendar_row_is_what_moves_a_deadline(monkeypatch, tmp_path: Path):
+    original = (names.SEEDS_DIR / "reporting_calendar.csv").read_text(encoding="utf-8")
+    (tmp_path / "reporting_calendar.csv").write_text(
+        original.replace(
+            "hotel_reports,140100,hotel,2022-03-01,,1,09:00,120",
+            "hotel_reports,140100,hotel,2022-03-01,,1,08:30,150",
+        ),
         encoding="utf-8",
     )
-    monkeypatch.setattr(completeness, "SEEDS_DIR", tmp_path)
-    deadlines = file_feed_deadlines()
-    assert deadlines[("hotel_reports", "140100", "hotel")].local_time == time(8, 30)
-    assert (
-        deadlines[("testing_site_reports", "140100", "district")]
-        == DEFAULT_DEADLINES[("testing_site_reports", "140100", "district")]
-    )
+    monkeypatch.setattr(names, "SEEDS_DIR", tmp_path)
+    hotels = file_feed_deadlines()[("hotel_reports", "140100", "hotel")]
+    assert (hotels.local_time, hotels.grace) == (time(8, 30), timedelta(minutes=150))
 
 
 def test_deadlines_fit_the_upload_times_and_are_judged_after_the_ingest_has_run(tmp_path: Path):
@@ -124,7 +134,7 @@ def test_deadlines_fit_the_upload_times_and_are_judged_after_the_ingest_has_run(
         "hotel_reports": cron_local_time(INGEST_ISOLATION_HOTELS_CRON),
     }
     folder = {"testing_site_reports": "file_drop/testing_sites/", "hotel_reports": "file_drop/hotel_reports/"}
-    for (feed, _, _), deadline in DEFAULT_DEADLINES.items():
+    for (feed, _, _), deadline in file_feed_deadlines().items():
         for path, arrived in arrivals.items():
             if path.startswith(folder[feed]):
                 day = date.fromisoformat(Path(path).stem)

@@ -1,119 +1,81 @@
-"""Rule C1: every active reporter delivered by its deadline. Absent data fires no event, so this is
-run on a clock (the feed_watchdog DAG) against the roster and the reporting calendar.
+"""Rule C1 for every feed: each reporter the calendar expects delivered by its deadline. Absent data fires
+no event, so this runs on the clock (the feed_watchdog DAG) against the reporting calendar
+(`quality/reporting_calendar.py`) and who had to report: the district roster, or the registries.
 
-The calendar is per jurisdiction (city): a district follows its city's rows, and a reporter is expected
-only for report dates inside its jurisdiction's active range (Beijing's published bulletins end on
-2022-05-11; Taiyuan's feed is open-ended)."""
+- Districts (`district_reports`): every district and city on the roster, on the report dates its city's
+  calendar row is active for (Beijing's published bulletins end on 2022-05-11; Taiyuan's feed is
+  open-ended). Delivered when a row (or a rejected row: its fault is V1's) says it was submitted.
+- Testing sites report through their district's office, one file per district and day: the reporter is
+  the district (`C1:<kind>:testing_site_reports:<district_id>:<date>`), expected when it has a site
+  active that day (`opened_on ≤ d < closed_on`, latest registry version). `missing` (error): no file by
+  deadline + grace, or a file (empty, cut short, quarantined) without a row for some active site —
+  `details.missing_site_ids` names them; a site whose row came but was rejected was delivered.
+- Hotels report one file each: the reporter is the hotel (`C1:<kind>:hotel_reports:<hotel_id>:<date>`),
+  expected while requisitioned (`requisitioned_from ≤ d < requisitioned_to`). `missing` (error): no
+  report row for the day by deadline + grace (an unreadable file is noted in the details).
+
+Every feed: `late` (warn) when the first delivery came after the deadline. A file's delivery time is its
+arrival in the drop (`landing.batches.received_at`), not when an ingest run took it; a check at `as_of`
+counts only what had arrived by then. Findings are opened, kept or resolved through `record_findings`.
+"""
 
 from __future__ import annotations
 
-import csv
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
-from epifeeds.feeds.contracts import DISTRICT_REPORTS
-from epifeeds.feeds.names import SEEDS_DIR, District, DistrictRoster
-from epifeeds.quality.exceptions import apply_exceptions
+from epifeeds.feeds.names import DistrictRoster, load_district_roster
+from epifeeds.quality.expected_reports import (
+    DISTRICTS,
+    FILE_FEEDS,
+    SITES,
+    Expected,
+    Received,
+    districts_received,
+    expected_districts,
+    expected_files,
+    files_received,
+    registry_landed,
+)
+from epifeeds.quality.reporting_calendar import (  # noqa: F401 - re-exported: the rules import them from here
+    CalendarKey,
+    Deadline,
+    deadline_of,
+    feed_expected_on,
+    load_reporting_calendar,
+    report_dates_due,
+)
 from epifeeds.quality.results import CheckResult, store_check_run
-from epifeeds.settings import REPORT_TIMEZONE
+
+if TYPE_CHECKING:
+    from epifeeds.quality.findings import Finding
+
+Checked = list[tuple[CheckResult, "Finding | None"]]
 
 
-@dataclass(frozen=True)
-class Deadline:
-    feed: str
-    jurisdiction_id: str  # the city whose reporters this applies to
-    reporter_level: str
-    active_from: date  # the first report date this feed is expected for
-    days_after: int
-    local_time: time
-    grace: timedelta
-    active_to: date | None = None  # the last report date expected (inclusive); None = open-ended
-
-    def is_active(self, report_date: date) -> bool:
-        return self.active_from <= report_date and (self.active_to is None or report_date <= self.active_to)
-
-    def due_at(self, report_date: date) -> datetime:
-        local = datetime.combine(report_date + timedelta(days=self.days_after), self.local_time)
-        return local.replace(tzinfo=ZoneInfo(REPORT_TIMEZONE))
-
-    def alert_at(self, report_date: date) -> datetime:
-        return self.due_at(report_date) + self.grace
+def finding_key(rule: str, kind: str, feed: str, reporter: str, report_date: date) -> str:
+    return f"{rule}:{kind}:{feed}:{reporter}:{report_date}"
 
 
-CalendarKey = tuple[str, str, str]  # (feed, jurisdiction_id, reporter_level)
+def check_completeness(
+    conn: psycopg.Connection, as_of: datetime, run_id: str, lookback_days: int = 3
+) -> dict[str, list[CheckResult]]:
+    """C1 for every feed at `as_of`: {feed: results}, each feed's run stored (suite `completeness`)."""
+    roster = load_district_roster()
+    return {
+        DISTRICTS: check_district_completeness(conn, roster, as_of, run_id, lookback_days),
+        **_by_feed(check_file_feed_completeness(conn, as_of, run_id, lookback_days, roster)),
+    }
 
 
-def load_reporting_calendar() -> dict[CalendarKey, Deadline]:
-    with (SEEDS_DIR / "reporting_calendar.csv").open(encoding="utf-8", newline="") as handle:
-        return {
-            (row["feed"], row["jurisdiction_id"], row["reporter_level"]): Deadline(
-                feed=row["feed"],
-                jurisdiction_id=row["jurisdiction_id"],
-                reporter_level=row["reporter_level"],
-                active_from=date.fromisoformat(row["active_from"]),
-                active_to=date.fromisoformat(row["active_to"]) if row["active_to"].strip() else None,
-                days_after=int(row["deadline_days_after_report_date"]),
-                local_time=time.fromisoformat(row["deadline_local_time"]),
-                grace=timedelta(minutes=int(row["grace_minutes"])),
-            )
-            for row in csv.DictReader(handle)
-        }
-
-
-def feed_expected_on(feed: str, report_date: date) -> bool:
-    """Whether any jurisdiction expects this feed for the day (the calendar's active ranges)."""
-    return any(d.feed == feed and d.is_active(report_date) for d in load_reporting_calendar().values())
-
-
-def deadline_for(
-    calendar: dict[CalendarKey, Deadline], feed: str, roster: DistrictRoster, district: District
-) -> Deadline:
-    """The calendar row a reporter follows: its city's row for its level."""
-    jurisdiction_id = roster.jurisdiction_of(district.district_id)
-    try:
-        return calendar[(feed, jurisdiction_id, district.district_level)]
-    except KeyError:
-        raise LookupError(
-            f"{district.district_name} ({district.district_id}) is on the roster but reporting_calendar.csv has no"
-            f" row for feed {feed!r}, jurisdiction {jurisdiction_id}, level {district.district_level!r}: add one"
-            " (with active_from/active_to) to dbt_project/seeds/reporting_calendar.csv"
-        ) from None
-
-
-# When a reporter first delivered its report for a day. Timeliness is judged by when the agency
-# submitted, not by when our pull happened to run. A report that arrived but was rejected (a bad value)
-# was still delivered, when the row says it was submitted: its fault is V1's finding, not a missing or
-# late report.
-FIRST_DELIVERY_SQL = """
-select min(delivered_at) from (
-    select coalesce(r.submitted_at, b.received_at) as delivered_at
-    from landing.district_reports as r
-    join landing.batches as b on b.batch_id = r._batch_id
-    where r.district_id = %(reporter)s and r.report_date = %(day)s and b.received_at <= %(as_of)s
-    union all
-    select case
-        when j.raw_values ->> 'submitted_at' ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}' then (j.raw_values ->> 'submitted_at')::timestamptz
-        else b.received_at
-    end
-    from landing.rejects as j
-    join landing.batches as b on b.batch_id = j.batch_id
-    where j.reporter_id = %(reporter)s and j.claimed_report_date = %(day)s and j.report_date = %(day)s
-        and b.received_at <= %(as_of)s
-) as deliveries
-"""
-
-
-def report_dates_due(as_of: datetime, deadline: Deadline, lookback_days: int) -> list[date]:
-    """Report dates whose deadline plus grace has passed at `as_of` and on which the reporter's
-    jurisdiction is active, newest `lookback_days` of them."""
-    local_today = as_of.astimezone(ZoneInfo(REPORT_TIMEZONE)).date()
-    candidates = [local_today - timedelta(days=n) for n in range(lookback_days + deadline.days_after, -1, -1)]
-    due = [day for day in candidates if deadline.alert_at(day) <= as_of and deadline.is_active(day)]
-    return due[-lookback_days:]
+def _by_feed(results: list[CheckResult]) -> dict[str, list[CheckResult]]:
+    grouped: dict[str, list[CheckResult]] = {feed: [] for feed in FILE_FEEDS}
+    for result in results:
+        grouped[result.feed].append(result)
+    return grouped
 
 
 def check_district_completeness(
@@ -121,90 +83,200 @@ def check_district_completeness(
 ) -> list[CheckResult]:
     """C1 for the district feed: one result per reporter and due report date (only dates on which the
     reporter's jurisdiction is active); findings opened or resolved."""
-    calendar = load_reporting_calendar()
+    expected = expected_districts(roster, as_of, lookback_days)
+    return _judge_and_record(conn, DISTRICTS, expected, districts_received(conn, as_of), as_of, run_id)
+
+
+def check_file_feed_completeness(
+    conn: psycopg.Connection,
+    as_of: datetime,
+    run_id: str,
+    lookback_days: int = 3,
+    roster: DistrictRoster | None = None,
+) -> list[CheckResult]:
+    """C1 for testing-site files (per district) and hotel reports (per hotel) on every report date due at
+    `as_of` within the lookback; results stored (suite `completeness`), findings opened or resolved. A feed
+    whose registry was never landed has nobody to expect and is skipped."""
+    roster = roster or load_district_roster()
     results: list[CheckResult] = []
-    for district in roster.districts:
-        deadline = deadline_for(calendar, DISTRICT_REPORTS.feed, roster, district)
-        for report_date in report_dates_due(as_of, deadline, lookback_days):
-            first_received = conn.execute(
-                FIRST_DELIVERY_SQL, {"reporter": district.district_id, "day": report_date, "as_of": as_of}
-            ).fetchone()[0]
-            reporter = f"{district.district_name} ({district.district_id})"
-            due_at = deadline.due_at(report_date)
-            if first_received is None:
-                status, severity = "fail", "error"
-                summary = (
-                    f"{reporter} did not deliver its district report for {report_date}: due {due_at:%Y-%m-%d %H:%M %Z},"
-                    f" nothing received by {as_of.astimezone(due_at.tzinfo):%Y-%m-%d %H:%M %Z}"
-                )
-            elif first_received > due_at:
-                status, severity = "fail", "warn"
-                summary = f"{reporter} delivered its district report for {report_date} late: received {first_received.astimezone(due_at.tzinfo):%Y-%m-%d %H:%M}, due {due_at:%H:%M %Z}"
-            else:
-                status, severity, summary = "pass", "info", ""
-            result = CheckResult(
-                check_name="report_delivered_by_deadline",
-                rule="C1",
-                feed=DISTRICT_REPORTS.feed,
-                reporter=district.district_id,
-                report_date=report_date,
-                observed={"first_received_at": first_received.isoformat() if first_received else None},
-                expected={
-                    "due_at": due_at.isoformat(),
-                    "alert_after": deadline.alert_at(report_date).isoformat(),
-                },
-                severity=severity,
-                status=status,
-            )
-            results.append(result)
-            _record_finding(conn, result, summary, as_of)
-    apply_exceptions(conn)
+    for feed in FILE_FEEDS:
+        if not registry_landed(conn, feed):
+            continue
+        expected, all_due = expected_files(conn, feed, roster, as_of, lookback_days)
+        if all_due:
+            received = files_received(conn, feed, all_due, as_of)
+            results += _judge_and_record(conn, feed, expected, received, as_of, run_id, all_due)
+    return results
+
+
+# --- judging: the same for every feed ------------------------------------------------------------------
+
+
+def _judge_and_record(
+    conn: psycopg.Connection,
+    feed: str,
+    expected: list[Expected],
+    received: Callable[[Expected], Received],
+    as_of: datetime,
+    run_id: str,
+    report_dates: list[date] | None = None,
+) -> list[CheckResult]:
+    """Judge each expected report, open/keep/resolve its findings and store the feed's run."""
+    from epifeeds.quality.findings import record_findings  # findings imports finding_key from here
+
+    judge = _judge_district if feed == DISTRICTS else _judge_file
+    results: list[CheckResult] = []
+    checked: Checked = []
+    for report in expected:
+        stored, pairs = judge(report, received(report), as_of)
+        results += stored
+        checked += pairs
+    record_findings(conn, checked, as_of)
+    statistics = None
+    if report_dates is not None:
+        statistics = {
+            "report_dates": [d.isoformat() for d in report_dates],
+            "missing": sum(r.status == "fail" and r.severity == "error" for r in results),
+            "late": sum(r.status == "fail" and r.severity == "warn" for r in results),
+        }
     store_check_run(
         conn,
         suite="completeness",
-        feed=DISTRICT_REPORTS.feed,
+        feed=feed,
         report_date=None,
         run_id=run_id,
         results=results,
+        statistics=statistics,
     )
     return results
 
 
-def finding_key(rule: str, kind: str, feed: str, reporter: str, report_date: date) -> str:
-    return f"{rule}:{kind}:{feed}:{reporter}:{report_date}"
+def _pair(
+    check: str,
+    report: Expected,
+    observed: dict,
+    expected: dict,
+    kind: str,
+    failed: bool,
+    summary: str,
+    details: dict,
+) -> tuple[CheckResult, Finding]:
+    """A C1 check of one kind (`missing`: error, `late`: warn) and the finding it opens or resolves."""
+    from epifeeds.quality.findings import Finding
+
+    severity = "error" if kind == "missing" else "warn"
+    result = CheckResult(
+        check,
+        "C1",
+        report.feed,
+        report.reporter,
+        report.day,
+        observed,
+        expected,
+        severity if failed else "info",
+        "fail" if failed else "pass",
+    )
+    key = finding_key("C1", kind, report.feed, report.reporter, report.day)
+    return result, Finding(key, report.feed, "C1", report.reporter, report.day, severity, summary, details)
 
 
-def _record_finding(conn: psycopg.Connection, result: CheckResult, summary: str, as_of: datetime) -> None:
-    """Open (or keep open) the finding for a failed check; resolve the 'missing' one once data is there."""
-    missing_key = finding_key("C1", "missing", result.feed, result.reporter, result.report_date)
-    with conn.transaction():
-        if result.status == "fail":
-            kind = "missing" if result.severity == "error" else "late"
-            conn.execute(
-                """
-                insert into dq.findings (finding_key, rule, feed, reporter, report_date, severity, summary, details,
-                                         status, first_seen_at, last_seen_at)
-                values (%s, %s, %s, %s, %s, %s, %s, %s, 'open', %s, %s)
-                on conflict (finding_key) do update
-                    set last_seen_at = greatest(dq.findings.last_seen_at, excluded.last_seen_at),
-                        summary = excluded.summary, details = excluded.details
-                """,
-                (
-                    finding_key("C1", kind, result.feed, result.reporter, result.report_date),
-                    result.rule,
-                    result.feed,
-                    result.reporter,
-                    result.report_date,
-                    result.severity,
-                    summary,
-                    Jsonb({"observed": result.observed, "expected": result.expected}),
-                    as_of,
-                    as_of,
-                ),
+def _late_summary(who: str, what: str, report: Expected, first_received: datetime) -> str:
+    due_at = report.deadline.due_at(report.day)
+    return (
+        f"{who} delivered its {what} for {report.day} late: received "
+        f"{first_received.astimezone(due_at.tzinfo):%Y-%m-%d %H:%M}, due {due_at:%H:%M %Z}"
+    )
+
+
+def _judge_district(report: Expected, got: Received, as_of: datetime) -> tuple[list[CheckResult], Checked]:
+    """One result per district and day (error missing, warn late, info on time), as the feed-health view
+    reads it; the 'missing' finding resolves once the report is there, late or not."""
+    due_at, first = report.deadline.due_at(report.day), got.first_received_at
+    observed = {"first_received_at": first.isoformat() if first else None}
+    expected = {"due_at": due_at.isoformat(), "alert_after": report.deadline.alert_at(report.day).isoformat()}
+    details = {"observed": observed, "expected": expected}
+    who, what = report.reporter_name, "district report"
+    missing = (
+        f"{who} did not deliver its {what} for {report.day}: due {due_at:%Y-%m-%d %H:%M %Z},"
+        f" nothing received by {as_of.astimezone(due_at.tzinfo):%Y-%m-%d %H:%M %Z}"
+    )
+    check = "report_delivered_by_deadline"
+    pairs: Checked = [_pair(check, report, observed, expected, "missing", first is None, missing, details)]
+    if first is not None:
+        late = _late_summary(who, what, report, first)
+        pairs.append(_pair(check, report, observed, expected, "late", first > due_at, late, details))
+    failing = [result for result, _ in pairs if result.status == "fail"]
+    return [failing[0] if failing else pairs[0][0]], pairs
+
+
+def _judge_file(report: Expected, got: Received, as_of: datetime) -> tuple[list[CheckResult], Checked]:
+    """Two results per reporter and day: delivered by the deadline (every member's row), and on time."""
+    due_at, first = report.deadline.due_at(report.day), got.first_received_at
+    missing = [m for m in report.members if m not in got.delivered]
+    what = "testing-site file" if report.feed == SITES else "daily report"
+    who = (
+        f"district {report.reporter}"
+        if report.feed == SITES
+        else f"isolation hotel {report.reporter} ({report.district_id})"
+    )
+    observed = {
+        "first_received_at": first.isoformat() if first else None,
+        "files": got.files,
+        "latest_file_status": got.latest_status,
+        "expected": len(report.members),
+        "delivered": len(report.members) - len(missing),
+    }
+    expected = {"due_at": due_at.isoformat(), "alert_after": report.deadline.alert_at(report.day).isoformat()}
+    details: dict[str, Any] = {**observed, **expected, "district_id": report.district_id}
+    if report.feed == SITES:
+        details["missing_site_ids"] = missing
+    summary = _file_missing_summary(who, what, report, got, missing, as_of)
+    pairs: Checked = [
+        _pair(
+            "report_delivered_by_deadline",
+            report,
+            observed,
+            expected,
+            "missing",
+            bool(missing),
+            summary,
+            details,
+        )
+    ]
+    if first is not None:
+        late_details = details | {"late_by_minutes": round((first - due_at).total_seconds() / 60)}
+        late = _late_summary(who, what, report, first)
+        pairs.append(
+            _pair(
+                "report_delivered_on_time",
+                report,
+                observed,
+                expected,
+                "late",
+                first > due_at,
+                late,
+                late_details,
             )
-        if result.status == "pass" or result.severity == "warn":
-            conn.execute(
-                "update dq.findings set status = 'resolved', resolved_at = %s"
-                " where finding_key = %s and status = 'open'",
-                (as_of, missing_key),
-            )
+        )
+    return [result for result, _ in pairs], pairs
+
+
+def _file_missing_summary(
+    who: str, what: str, report: Expected, got: Received, missing: list[str], as_of: datetime
+) -> str:
+    due_at = report.deadline.due_at(report.day)
+    if got.first_received_at is None:
+        return (
+            f"{who} did not deliver its {what} for {report.day}: due {due_at:%Y-%m-%d %H:%M %Z}, nothing received"
+            f" by {as_of.astimezone(due_at.tzinfo):%Y-%m-%d %H:%M %Z}"
+            + (f" ({len(report.members)} active sites)" if report.feed == SITES else "")
+        )
+    if report.feed == SITES:
+        return (
+            f"{who}'s {what} for {report.day} ({got.latest_status}) has no row for {len(missing)} of its"
+            f" {len(report.members)} active sites ({', '.join(missing[:5])}{', …' if len(missing) > 5 else ''});"
+            " ask the office to upload the whole file again"
+        )
+    return (
+        f"{who} sent a {what} for {report.day} that could not be read ({got.latest_status}); ask for it again"
+    )
