@@ -25,18 +25,6 @@ roster as (
 
 ),
 
-districts as (
-
-    select
-        district_id,
-        district_name as name,
-        district_name_en as name_en,
-        district_level as level,
-        nullif(parent_district_id, '') as parent_district_id
-    from roster
-
-),
-
 city_days as (
 
     select
@@ -62,17 +50,17 @@ expected_district_counts as (
 district_totals as (
 
     select
-        districts.parent_district_id as city_id,
+        nullif(roster.parent_district_id, '') as city_id,
         daily_reports.report_date,
         count(*) as districts_reporting,
     {%- for measure in measures %}
         sum(daily_reports.{{ measure }}) as {{ measure }}{{ ',' if not loop.last }}
     {%- endfor %}
     from daily_reports
-    inner join districts
-        on daily_reports.district_id = districts.district_id
-    where districts.level = 'district'
-    group by districts.parent_district_id, daily_reports.report_date
+    inner join roster
+        on daily_reports.district_id = roster.district_id
+    where roster.district_level = 'district'
+    group by nullif(roster.parent_district_id, ''), daily_reports.report_date
 
 ),
 
@@ -100,8 +88,8 @@ reconciled as (
     select
         city_reports.city_id,
         city_reports.report_date,
-        cities.name as city_name,
-        cities.name_en as city_name_en,
+        cities.district_name as city_name,
+        cities.district_name_en as city_name_en,
         city_reports.has_city_report,
         coalesce(expected_district_counts.districts_expected, 0) as districts_expected,
         coalesce(district_totals.districts_reporting, 0) as districts_reporting,
@@ -123,7 +111,7 @@ reconciled as (
         city_reports.city_report_version,
         city_reports.city_submitted_at
     from city_reports
-    inner join districts as cities
+    inner join roster as cities
         on city_reports.city_id = cities.district_id
     left join expected_district_counts
         on

@@ -1,9 +1,9 @@
 -- Rule R3 per district and report date it is expected to report, inside the window its city's hotel
--- feed has delivered (int_district_feed_days): isolation hotels requisitioned in the district against
--- those that reported, their rooms, occupancy and guests, and the close contacts the district
--- transferred to centralised isolation on d against the check-ins from that district, across every
--- hotel of the city, on d and d+1. mart_isolation_capacity presents it; mart_district_daily_summary
--- carries it beside the district's report.
+-- feed has delivered (the spine int_district_feed_days, with the hotels requisitioned in the district
+-- and their guest capacity): those hotels against the ones that reported, their rooms, occupancy and
+-- guests, and the close contacts the district transferred to centralised isolation on d against the
+-- check-ins from that district, across every hotel of the city, on d and d+1. mart_isolation_capacity
+-- presents it; mart_district_daily_summary carries it beside the district's report.
 
 with
 
@@ -11,26 +11,6 @@ district_days as (
 
     select * from {{ ref('int_district_feed_days') }}
     where feed = 'isolation_hotels'
-
-),
-
-roster as (
-
-    select * from {{ ref('districts') }}
-
-),
-
-hotel_versions as (
-
-    select * from {{ ref('isolation_hotels_snapshot') }}
-
-),
-
-isolation_hotels as (
-
-    -- the registry entries current now (SCD2 rows not yet replaced)
-    select * from hotel_versions
-    where dbt_valid_to is null
 
 ),
 
@@ -49,26 +29,6 @@ check_ins as (
 district_reports as (
 
     select * from {{ ref('stg_districts__daily_reports') }}
-
-),
-
-active_hotels as (
-
-    select
-        district_days.district_id,
-        district_days.report_date,
-        count(*) as hotels_active,
-        sum(isolation_hotels.capacity) as guest_capacity
-    from district_days
-    inner join isolation_hotels
-        on
-            district_days.district_id = isolation_hotels.district_id
-            and district_days.report_date >= isolation_hotels.requisitioned_from
-            and (
-                isolation_hotels.requisitioned_to is null
-                or district_days.report_date < isolation_hotels.requisitioned_to
-            )
-    group by district_days.district_id, district_days.report_date
 
 ),
 
@@ -107,13 +67,14 @@ district_days_measured as (
         district_days.district_id,
         district_days.report_date,
         district_days.city_id,
-        coalesce(active_hotels.hotels_active, 0) as hotels_active,
+        district_days.district_name,
+        district_days.registry_entries_active as hotels_active,
         coalesce(hotel_totals.hotels_reporting, 0) as hotels_reporting,
         coalesce(hotel_totals.rooms_total, 0) as rooms_total,
         coalesce(hotel_totals.rooms_occupied, 0) as rooms_occupied,
         coalesce(hotel_totals.rooms_free, 0) as rooms_free,
         coalesce(hotel_totals.guests, 0) as guests,
-        coalesce(active_hotels.guest_capacity, 0) as guest_capacity,
+        district_days.guest_capacity,
         coalesce(hotel_totals.check_ins, 0) as hotel_check_ins,
         coalesce(hotel_totals.check_outs, 0) as hotel_check_outs,
         district_reports.transferred_to_isolation,
@@ -122,10 +83,6 @@ district_days_measured as (
             when district_days.has_next_day_reports then coalesce(next_day.check_ins, 0)
         end as check_ins_from_district_next_day
     from district_days
-    left join active_hotels
-        on
-            district_days.district_id = active_hotels.district_id
-            and district_days.report_date = active_hotels.report_date
     left join hotel_totals
         on
             district_days.district_id = hotel_totals.district_id
@@ -151,7 +108,7 @@ final as (
         district_days_measured.district_id,
         district_days_measured.report_date,
         district_days_measured.city_id,
-        district_names.district_name,
+        district_days_measured.district_name,
         district_days_measured.hotels_active,
         district_days_measured.hotels_reporting,
         district_days_measured.hotels_reporting >= district_days_measured.hotels_active
@@ -196,8 +153,6 @@ final as (
                     >= district_days_measured.transferred_to_isolation
         end as is_isolation_reconciled
     from district_days_measured
-    inner join roster as district_names
-        on district_days_measured.district_id = district_names.district_id
 
 )
 

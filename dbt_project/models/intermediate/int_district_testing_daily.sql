@@ -1,8 +1,9 @@
 -- Rule R2 per district and report date it is expected to report, inside the window its city's
--- testing-site feed has delivered (int_district_feed_days): testing sites active in the registry
--- against those that reported, the sites' samples, tubes and positive tubes, and the district's own
--- samples collected next to the sum over its sites (within a tolerance). mart_testing_throughput
--- presents it; mart_district_daily_summary carries it beside the district's report.
+-- testing-site feed has delivered (the spine int_district_feed_days, with the sites active in the
+-- registry): the sites active against those that reported, the sites' samples, tubes and positive
+-- tubes, and the district's own samples collected next to the sum over its sites (within a
+-- tolerance). mart_testing_throughput presents it; mart_district_daily_summary carries it beside the
+-- district's report.
 
 with
 
@@ -10,26 +11,6 @@ district_days as (
 
     select * from {{ ref('int_district_feed_days') }}
     where feed = 'testing_sites'
-
-),
-
-roster as (
-
-    select * from {{ ref('districts') }}
-
-),
-
-site_versions as (
-
-    select * from {{ ref('testing_sites_snapshot') }}
-
-),
-
-testing_sites as (
-
-    -- the registry entries current now (SCD2 rows not yet replaced)
-    select * from site_versions
-    where dbt_valid_to is null
 
 ),
 
@@ -45,32 +26,14 @@ district_reports as (
 
 ),
 
-active_sites as (
-
-    select
-        district_days.district_id,
-        district_days.report_date,
-        count(*) as sites_active
-    from district_days
-    inner join testing_sites
-        on
-            district_days.district_id = testing_sites.district_id
-            and district_days.report_date >= testing_sites.opened_on
-            and (
-                testing_sites.closed_on is null
-                or district_days.report_date < testing_sites.closed_on
-            )
-    group by district_days.district_id, district_days.report_date
-
-),
-
 district_days_measured as (
 
     select
         district_days.district_id,
         district_days.report_date,
         district_days.city_id,
-        coalesce(active_sites.sites_active, 0) as sites_active,
+        district_days.district_name,
+        district_days.registry_entries_active as sites_active,
         coalesce(site_totals.sites_reporting, 0) as sites_reporting,
         coalesce(site_totals.sites_lab_results_pending, 0) as sites_lab_results_pending,
         coalesce(site_totals.samples_collected, 0) as sites_samples_collected,
@@ -80,10 +43,6 @@ district_days_measured as (
         district_reports.district_id is not null as has_district_report,
         district_reports.samples_collected as district_samples_collected
     from district_days
-    left join active_sites
-        on
-            district_days.district_id = active_sites.district_id
-            and district_days.report_date = active_sites.report_date
     left join site_totals
         on
             district_days.district_id = site_totals.district_id
@@ -101,7 +60,7 @@ final as (
         district_days_measured.district_id,
         district_days_measured.report_date,
         district_days_measured.city_id,
-        district_names.district_name,
+        district_days_measured.district_name,
         district_days_measured.sites_active,
         district_days_measured.sites_reporting,
         greatest(
@@ -131,8 +90,6 @@ final as (
                     * {{ var('samples_tolerance_pct') }} / 100.0
         end as is_samples_reconciled
     from district_days_measured
-    inner join roster as district_names
-        on district_days_measured.district_id = district_names.district_id
 
 )
 

@@ -3,15 +3,10 @@
 
 with
 
-hotel_versions as (
-
-    select * from {{ ref('isolation_hotels_snapshot') }}
-
-),
-
 current_versions as (
 
-    select * from hotel_versions
+    -- the registry entries current now (SCD2 rows not yet replaced)
+    select * from {{ ref('isolation_hotels_snapshot') }}
     where dbt_valid_to is null
 
 ),

@@ -3,15 +3,10 @@
 
 with
 
-site_versions as (
-
-    select * from {{ ref('testing_sites_snapshot') }}
-
-),
-
 current_versions as (
 
-    select * from site_versions
+    -- the registry entries current now (SCD2 rows not yet replaced)
+    select * from {{ ref('testing_sites_snapshot') }}
     where dbt_valid_to is null
 
 ),

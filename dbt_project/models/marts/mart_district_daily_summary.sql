@@ -4,6 +4,8 @@
 -- then the other feeds side by side: its testing sites (completeness, samples, rule R2) and the
 -- isolation hotels' check-ins from the district (rule R3), null where the feed does not cover the day.
 
+{%- set measures = district_report_measures() %}
+
 with
 
 expected_reports as (
@@ -62,20 +64,9 @@ district_days_reported as (
         district_days.city_id,
         district_days.due_at,
         daily_reports.district_id is not null as has_report,
-        daily_reports.new_positives,
-        daily_reports.new_confirmed,
-        daily_reports.new_asymptomatic,
-        daily_reports.cumulative_confirmed,
-        daily_reports.cumulative_positives,
-        daily_reports.sealed_zones,
-        daily_reports.controlled_zones,
-        daily_reports.precaution_zones,
-        daily_reports.close_contacts_identified,
-        daily_reports.transferred_to_isolation,
-        daily_reports.home_isolation,
-        daily_reports.samples_collected,
-        daily_reports.grid_workers_on_duty,
-        daily_reports.volunteers,
+        {%- for measure in measures %}
+            daily_reports.{{ measure }},
+        {%- endfor %}
         daily_reports.report_version,
         daily_reports.first_submitted_at,
         daily_reports.submitted_at
@@ -97,20 +88,9 @@ final as (
         district_names.district_name_en,
         city_names.district_name as city_name,
         district_days_reported.has_report,
-        district_days_reported.new_positives,
-        district_days_reported.new_confirmed,
-        district_days_reported.new_asymptomatic,
-        district_days_reported.cumulative_confirmed,
-        district_days_reported.cumulative_positives,
-        district_days_reported.sealed_zones,
-        district_days_reported.controlled_zones,
-        district_days_reported.precaution_zones,
-        district_days_reported.close_contacts_identified,
-        district_days_reported.transferred_to_isolation,
-        district_days_reported.home_isolation,
-        district_days_reported.samples_collected,
-        district_days_reported.grid_workers_on_duty,
-        district_days_reported.volunteers,
+        {%- for measure in measures %}
+            district_days_reported.{{ measure }},
+        {%- endfor %}
         -- the report-derived flags are null where there is no report: nothing to judge
         case
             when district_days_reported.has_report
