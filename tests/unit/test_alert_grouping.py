@@ -42,8 +42,8 @@ def finding(
     rule: str, kind: str, reporter: str, severity: str = "error", day: date = DAY, **details
 ) -> Finding:
     key = f"{rule}:{kind}:district_reports:{reporter}:{day}"
-    return Finding(next(_ids), key, rule, "district_reports", reporter, day, severity, f"{rule} {kind}", details,
-                   "open", SEEN)  # fmt: skip
+    return Finding(key, "district_reports", rule, reporter, day, severity, f"{rule} {kind}", details,
+                   "open", next(_ids), SEEN)  # fmt: skip
 
 
 def incidents_of(*findings: Finding, manifest: dict | None = MANIFEST) -> dict[str, list[str]]:

@@ -26,8 +26,8 @@ _ids = iter(range(1, 10_000))
 
 def finding(rule: str, kind: str, reporter: str, day: date = DAY, feed: str = "district_reports",
             severity: str = "error", **details) -> Finding:  # fmt: skip
-    return Finding(next(_ids), f"{rule}:{kind}:{feed}:{reporter}:{day}", rule, feed, reporter, day, severity,
-                   f"{rule} {reporter}", details, "open", SEEN)  # fmt: skip
+    return Finding(f"{rule}:{kind}:{feed}:{reporter}:{day}", feed, rule, reporter, day, severity,
+                   f"{rule} {reporter}", details, "open", next(_ids), SEEN)  # fmt: skip
 
 
 def grouped(*findings: Finding) -> dict[str, list[tuple[str, str, str]]]:

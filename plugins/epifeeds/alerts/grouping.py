@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from epifeeds.alerts.lineage import is_downstream_of_feed
 from epifeeds.feeds.names import DistrictRoster
+from epifeeds.quality.findings import Finding
 from epifeeds.quality.registry import (
     ALERTING_SEVERITIES,
     Explains,
@@ -34,21 +35,6 @@ from epifeeds.quality.registry import (
 
 DBT_NODE_KEYS = ("dbt_node", "dbt_unique_id", "unique_id")
 _NOT_MEASURES = {"previous", "current", "difference", "before", "after"}
-
-
-@dataclass(frozen=True)
-class Finding:
-    finding_id: int
-    finding_key: str
-    rule: str
-    feed: str
-    reporter: str
-    report_date: date
-    severity: str
-    summary: str
-    details: dict
-    status: str
-    first_seen_at: datetime
 
 
 @dataclass

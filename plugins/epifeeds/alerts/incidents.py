@@ -20,17 +20,13 @@ from datetime import datetime, timedelta
 import psycopg
 from psycopg.types.json import Jsonb
 
-from epifeeds.alerts.grouping import (
-    Finding,
-    Incident,
-    group_findings,
-    root_cause_key,
-)
+from epifeeds.alerts.grouping import Incident, group_findings, root_cause_key
 from epifeeds.alerts.lineage import impact_of_feed, load_manifest
 from epifeeds.alerts.messages import AlertView, alert_links, numbers_of, reporter_name, what_failed
 from epifeeds.alerts.routing import AlertConfig, load_alert_config
 from epifeeds.alerts.schema import ensure_alert_schema
 from epifeeds.feeds.names import DistrictRoster, load_district_roster
+from epifeeds.quality.findings import FINDING_COLUMNS, Finding
 from epifeeds.quality.registry import (
     ALERTING_SEVERITIES,
 )
@@ -68,10 +64,7 @@ class Notice:
 
 # --- syncing incidents -------------------------------------------------------------------------------------
 
-_FINDING_COLUMNS = (
-    "f.finding_id, f.finding_key, f.rule, f.feed, f.reporter, f.report_date, f.severity, f.summary,"
-    " f.details, f.status, f.first_seen_at"
-)
+_FINDING_COLUMNS = ", ".join(f"f.{column}" for column in FINDING_COLUMNS)
 
 
 def _open_findings(conn: psycopg.Connection) -> list[Finding]:
@@ -205,16 +198,16 @@ def _alert_view(
     lead = next((m for m in members if m.finding_key == root_key), members[0] if members else None)
     if lead is None:  # an alert from before incidents were linked to findings
         lead = Finding(
-            0,
             root_key or "",
-            rule,
             feed,
+            rule,
             reporter,
             report_date,
             severity,
             body,
             {},
             status,
+            0,
             first_seen_at or opened_at,
         )
         members = [lead]

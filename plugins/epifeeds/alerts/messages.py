@@ -9,10 +9,11 @@ from typing import Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
-from epifeeds.alerts.grouping import DBT_NODE_KEYS, Finding
+from epifeeds.alerts.grouping import DBT_NODE_KEYS
 from epifeeds.alerts.lineage import Impact
 from epifeeds.alerts.routing import AlertConfig
 from epifeeds.feeds.names import DistrictRoster
+from epifeeds.quality.findings import Finding
 from epifeeds.quality.registry import RECONCILIATION_RULES, finding_kind, is_root_cause, rule_spec
 from epifeeds.settings import REPORT_TIMEZONE
 

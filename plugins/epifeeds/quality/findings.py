@@ -1,4 +1,9 @@
-"""dq.findings: what needs attention, one row per rule, reporter, day and kind of problem."""
+"""dq.findings: what needs attention, one row per rule, reporter, day and kind of problem.
+
+`Finding` is that row for both sides: a rule writes one (key to details), the alerts read open ones back
+(with their id, status and first sighting). `judged` and `not_evaluable` turn a check's outcome into the
+(result, finding) pair every rule returns; `record_rule_run` stores such a run.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,18 @@ from datetime import date, datetime
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from epifeeds.quality.completeness import finding_key
 from epifeeds.quality.exceptions import apply_exceptions
-from epifeeds.quality.results import CheckResult
+from epifeeds.quality.results import CheckResult, status_counts, store_check_run
+
+# The dq.findings columns a `Finding` holds, in its field order: `Finding(*row)` of a row selected so.
+FINDING_COLUMNS = (
+    "finding_key", "feed", "rule", "reporter", "report_date", "severity", "summary", "details", "status",
+    "finding_id", "first_seen_at",
+)  # fmt: skip
 
 
 def list_findings(
@@ -20,7 +33,8 @@ def list_findings(
     with psycopg.connect(warehouse_dsn) as conn:
         if not conn.execute("select to_regclass('dq.findings') is not null").fetchone()[0]:
             return []
-        cursor = conn.execute(
+        return rows_of(
+            conn,
             """
             select report_date, rule, feed, reporter, severity, status, summary, details,
                    first_seen_at, last_seen_at, resolved_at
@@ -30,13 +44,13 @@ def list_findings(
             """,
             {"from": date_from, "to": date_to},
         )
-        names = [c.name for c in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 @dataclass(frozen=True)
 class Finding:
-    key: str
+    """One dq.findings row, in `FINDING_COLUMNS` order; a rule fills the fields up to `details`."""
+
+    key: str  # the row's finding_key, `<rule>:<kind>:<feed>:<reporter>:<date>`
     feed: str
     rule: str
     reporter: str
@@ -44,6 +58,53 @@ class Finding:
     severity: str
     summary: str
     details: dict[str, Any]
+    status: str = "open"  # as stored: open | silenced | resolved
+    finding_id: int = 0  # 0 until stored
+    first_seen_at: datetime | None = None
+
+    @property
+    def finding_key(self) -> str:
+        return self.key
+
+
+Checked = list[tuple[CheckResult, Finding | None]]
+
+
+def judged(
+    check: str,
+    rule: str,
+    feed: str,
+    reporter: str,
+    day: date,
+    *,
+    failed: bool,
+    severity: str,
+    kind: str,
+    summary: str,
+    details: dict[str, Any],
+    observed: Any,
+    expected: Any,
+) -> tuple[CheckResult, Finding]:
+    """A check's result and its finding (key `rule:kind:feed:reporter:day`): opened or refreshed when the
+    check failed, resolved when it passed."""
+    status, shown = ("fail", severity) if failed else ("pass", "info")
+    result = CheckResult(check, rule, feed, reporter, day, observed, expected, shown, status)
+    key = finding_key(rule, kind, feed, reporter, day)
+    return result, Finding(key, feed, rule, reporter, day, severity, summary, details)
+
+
+def not_evaluable(
+    check: str, rule: str, feed: str, reporter: str, day: date, *, reason: str, observed: dict, expected: Any
+) -> tuple[CheckResult, None]:
+    """A check one side of which is missing: stored as an info pass saying why, no finding opened or resolved."""
+    observed = {"evaluable": False, "reason": reason, **observed}
+    return CheckResult(check, rule, feed, reporter, day, observed, expected, "info", "pass"), None
+
+
+def rows_of(conn: psycopg.Connection, sql: str, params: Any = None) -> list[dict[str, Any]]:
+    """A query's rows as dicts by column name."""
+    with conn.cursor(row_factory=dict_row) as cursor:
+        return cursor.execute(sql, params).fetchall()
 
 
 def record_findings(
@@ -118,3 +179,35 @@ def group_findings(findings: list[dict]) -> list[dict]:
     for group in groups.values():
         group["report_dates"].sort()
     return list(groups.values())
+
+
+def record_rule_run(
+    conn: psycopg.Connection,
+    suite: str,
+    feed: str,
+    dates: list[date],
+    run_id: str,
+    checked: Checked,
+    as_of: datetime,
+    **statistics: Any,
+) -> list[CheckResult]:
+    """Record a rule run's findings, then the run and its results (a resolution-only pair is not a result);
+    the statistics count the outcomes and findings, plus any given (the tolerances used)."""
+    opened, resolved = record_findings(conn, checked, as_of)
+    results = [result for result, _ in checked if not (result.observed or {}).get("resolved")]
+    store_check_run(
+        conn,
+        suite=suite,
+        feed=feed,
+        report_date=dates[0] if len(dates) == 1 else None,
+        run_id=run_id,
+        results=results,
+        statistics={
+            "report_dates": [d.isoformat() for d in dates],
+            "results": status_counts(results),
+            "findings_opened_or_refreshed": opened,
+            "findings_resolved": resolved,
+            **statistics,
+        },
+    )
+    return results
