@@ -11,7 +11,7 @@ A new rule is one more entry in `RULES` (keep the API a plain dict of specs).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 SEVERITY_RANK = {"info": 0, "warn": 1, "error": 2, "critical": 3}
 ALERTING_SEVERITIES = ("error", "critical")
@@ -76,6 +76,14 @@ _ABSENT_EXPLAINS = (  # what a missing or empty report breaks: its reporter's ow
     Explains(("*",), "dbt_node"),
 )
 _DISTRICT_FIGURES = ("new_positives", "new_confirmed", "new_asymptomatic")
+# A bad or lost row of a district's site file explains that district's reconciliations of the day.
+_ITS_DISTRICT_RECONCILIATIONS = Explains(("R2", "R4"), "district", same_feed=True)
+
+
+def _when_absent(kind: str) -> tuple[Explains, ...]:
+    """What an absent report breaks, explained by a root cause of this kind (`missing`, `empty`)."""
+    return tuple(replace(link, kinds=(kind,)) for link in _ABSENT_EXPLAINS)
+
 
 RULES: dict[str, RuleSpec] = {
     spec.rule: spec
@@ -93,10 +101,7 @@ RULES: dict[str, RuleSpec] = {
             "landing.batches, the roster, the registries, `reporting_calendar.csv`",
             "missing after grace: error; late: warn",
             "feed-operations",
-            explains=tuple(
-                Explains(e.rules, e.on, e.days, ("missing",), e.same_feed, e.same_measure)
-                for e in _ABSENT_EXPLAINS
-            ),
+            explains=_when_absent("missing"),
             root_cause_kinds=("missing",),
         ),
         RuleSpec(
@@ -119,10 +124,7 @@ RULES: dict[str, RuleSpec] = {
             "empty: error; thin: warn",
             "feed-operations",
             explains=(
-                *(
-                    Explains(e.rules, e.on, e.days, ("empty",), e.same_feed, e.same_measure)
-                    for e in _ABSENT_EXPLAINS
-                ),
+                *_when_absent("empty"),
                 Explains(("R2", "R4"), "district", kinds=("rejected_rows",), same_feed=True),
                 Explains(
                     ("C1",),
@@ -146,10 +148,7 @@ RULES: dict[str, RuleSpec] = {
             "the header report of each delivery (`feeds/records.py` `HeaderReport`)",
             "drift: error; optional column missing: warn",
             "data-platform",
-            explains=(
-                Explains(("R2", "R4"), "district", same_feed=True),
-                Explains(("P2",), "district"),
-            ),
+            explains=(_ITS_DISTRICT_RECONCILIATIONS, Explains(("P2",), "district")),
         ),
         RuleSpec(
             "V1",
@@ -160,7 +159,7 @@ RULES: dict[str, RuleSpec] = {
             "landing.rejects, landing.<feed>",
             "error",
             "data-platform",
-            explains=(Explains(("R2", "R4"), "district", same_feed=True),),
+            explains=(_ITS_DISTRICT_RECONCILIATIONS,),
             per_delivery=True,
         ),
         RuleSpec(
@@ -169,8 +168,8 @@ RULES: dict[str, RuleSpec] = {
             "identities within a row: positives = confirmed + asymptomatic; the contracts' orderings: "
             "positive tubes ≤ tubes sent to lab ≤ tubes ≤ samples (per site row, blanks skipped), rooms "
             "occupied ≤ rooms total (per hotel)",
-            "`quality/district_rules.py` (per district and day), `quality/file_feed_rules.py` (reporter = "
-            "site / hotel, after each file ingest) and the GX suites",
+            "`quality/district_rules.py` (per district and day), `quality/site_rows.py` and "
+            "`quality/hotel_rows.py` (reporter = site / hotel, after each file ingest) and the GX suites",
             "landing.district_reports, landing.testing_site_reports, landing.hotel_reports",
             "error",
             "data-platform",
@@ -178,7 +177,7 @@ RULES: dict[str, RuleSpec] = {
                 Explains(("R1",), "city", same_measure=True),
                 Explains(("I5",), "reporter", days=(0,), same_feed=True),
                 Explains(("R4",), "reporter", days=(0, -1)),
-                Explains(("R2", "R4"), "district", same_feed=True),
+                _ITS_DISTRICT_RECONCILIATIONS,
                 Explains(("P1", "P2"), "reporter", same_feed=True),
             ),
             per_delivery=True,
@@ -192,7 +191,7 @@ RULES: dict[str, RuleSpec] = {
             "landing.rejects",
             "error",
             "data-platform",
-            explains=(Explains(("R2", "R4"), "district", same_feed=True),),
+            explains=(_ITS_DISTRICT_RECONCILIATIONS,),
             per_delivery=True,
         ),
         RuleSpec(
@@ -212,7 +211,7 @@ RULES: dict[str, RuleSpec] = {
             "I3",
             "hotel guest flow identity",
             "hotel flow: guests(d) = guests(d−1) + check-ins(d) − check-outs(d), exact, per hotel",
-            "`quality/file_feed_rules.py` (consecutive days only: a missing day is C1's)",
+            "`quality/hotel_rows.py` (consecutive days only: a missing day is C1's)",
             "landing.hotel_reports",
             "error",
             "data-platform",
@@ -224,7 +223,7 @@ RULES: dict[str, RuleSpec] = {
             "tubes match samples and pool size",
             "tubes ≈ ceil(samples / pool size): within max(2 tubes, 10 %) of it, per site row with a "
             "pooling mode",
-            "`quality/file_feed_rules.py`",
+            "`quality/site_rows.py`",
             "landing.testing_site_reports",
             "error",
             "data-platform",
@@ -296,7 +295,7 @@ RULES: dict[str, RuleSpec] = {
             "district samples match its testing sites",
             "a district's `samples_collected` = the sum of its testing sites' samples within ±2 % of the "
             "district's figure, per district and day (an empty or cut-short file counts with the rows it has)",
-            "`quality/file_feed_rules.py`; not evaluable without the district report or the site file",
+            "`quality/reconciliations.py`; not evaluable without the district report or the site file",
             "landing.district_reports, landing.testing_site_reports",
             "error",
             "epi-analytics",
@@ -307,7 +306,7 @@ RULES: dict[str, RuleSpec] = {
             "transfers to centralised isolation vs hotel check-ins from that district, all hotels: "
             "transferred(d) ≤ check-ins(d) + check-ins(d+1), and check-ins(d) ≤ transferred(d−1) + "
             "transferred(d) (tolerance 0 persons)",
-            "`quality/file_feed_rules.py`; waits for d+1's hotel reports",
+            "`quality/reconciliations.py`; waits for d+1's hotel reports",
             "landing.district_reports, landing.hotel_check_ins",
             "error",
             "epi-analytics",
@@ -316,7 +315,7 @@ RULES: dict[str, RuleSpec] = {
             "R4",
             "site positives within district new cases",
             "positive tubes at a district's testing sites on d ≤ its new positives of d and d+1 (the lab lag)",
-            "`quality/file_feed_rules.py`; waits for d+1's district report only when d's cases alone are "
+            "`quality/reconciliations.py`; waits for d+1's district report only when d's cases alone are "
             "exceeded",
             "landing.district_reports, landing.testing_site_reports",
             "error",
@@ -380,29 +379,17 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _catalogue_row(spec: RuleSpec) -> str:
+    explains = "; ".join(link.describe() for link in spec.explains) or "—"
+    cells = (spec.rule, spec.name, spec.what, spec.runs_in, spec.reads, spec.severity, spec.owner, explains)
+    return "| " + " | ".join(_cell(cell) for cell in cells) + " |"
+
+
 def catalogue_table() -> str:
     """The catalogue as `docs/data_quality.md` shows it (between CATALOGUE_BEGIN and CATALOGUE_END)."""
     lines = [
         "| rule | name | what | where it runs | reads | severity | owner | explains |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        *(_catalogue_row(spec) for spec in RULES.values()),
     ]
-    for spec in RULES.values():
-        explains = "; ".join(link.describe() for link in spec.explains) or "—"
-        lines.append(
-            "| "
-            + " | ".join(
-                _cell(cell)
-                for cell in (
-                    spec.rule,
-                    spec.name,
-                    spec.what,
-                    spec.runs_in,
-                    spec.reads,
-                    spec.severity,
-                    spec.owner,
-                    explains,
-                )
-            )
-            + " |"
-        )
     return "\n".join([CATALOGUE_BEGIN, *lines, CATALOGUE_END])
