@@ -28,14 +28,14 @@ from epifeeds.feeds.bulletin_measures import BULLETIN_MEASURES, CUMULATIVE_OF
 from epifeeds.feeds.contracts import DISTRICT_REPORTS
 from epifeeds.feeds.names import DistrictRoster, load_district_roster
 from epifeeds.feeds.parsing import DUPLICATE_ROW_REASON
-from epifeeds.quality.completeness import finding_key, load_reporting_calendar
-from epifeeds.quality.findings import Finding, record_findings
+from epifeeds.quality.completeness import load_reporting_calendar
+from epifeeds.quality.district_history import cumulative_checks, cumulative_summary
+from epifeeds.quality.findings import Checked, Finding, judged, record_findings
 from epifeeds.quality.results import CheckResult, store_check_run
 
 SUITE = "bulletin_import"
 MEASURES_FEED = BULLETIN_MEASURES.feed
 DISTRICT_FEED = DISTRICT_REPORTS.feed
-Checked = list[tuple[CheckResult, Finding | None]]
 
 
 def _checked(
@@ -45,25 +45,23 @@ def _checked(
     reporter: str,
     day: date,
     *,
-    failed: bool,
-    severity: str,
-    summary: str,
     details: dict[str, Any],
     kind: str | None = None,
+    **outcome: Any,
 ) -> tuple[CheckResult, Finding]:
-    result = CheckResult(
+    """A bulletin check's pair: what it observed is its details; the finding kind defaults to the check."""
+    return judged(
         check,
         rule,
         feed,
         reporter,
         day,
-        details,
-        None,
-        severity if failed else "info",
-        "fail" if failed else "pass",
+        kind=kind or check,
+        details=details,
+        observed=details,
+        expected=None,
+        **outcome,
     )
-    key = finding_key(rule, kind or check, feed, reporter, day)
-    return result, Finding(key, feed, rule, reporter, day, severity, summary, details)
 
 
 def latest_measures(
@@ -108,56 +106,45 @@ def check_unpublished(series, dates: list[date], roster: DistrictRoster) -> Chec
     return checked
 
 
+def measure_pair_problems(series, reporter: str, day: date) -> tuple[dict, dict]:
+    """(I2 decreases, I5 mismatches) of a reporter's published pairs on a day against the day before; a
+    decrease explains the increment's mismatch, so that pair's I5 is not raised as well."""
+    decreases, mismatches = {}, {}
+    for cumulative, daily in CUMULATIVE_OF.items():
+        today = series.get((reporter, cumulative), {}).get(day)
+        before = series.get((reporter, cumulative), {}).get(day - timedelta(days=1))
+        if today is None or before is None or not (today[1] and before[1]) or None in (today[0], before[0]):
+            continue
+        if today[0] < before[0]:
+            decreases[cumulative] = {"previous": before[0], "current": today[0]}
+            continue
+        new = series.get((reporter, daily), {}).get(day)
+        if new is not None and new[1] and new[0] is not None and today[0] - before[0] != new[0]:
+            mismatches[cumulative] = {
+                "previous": before[0],
+                "current": today[0],
+                daily: new[0],
+                "difference": today[0] - before[0] - new[0],
+            }
+    return decreases, mismatches
+
+
 def check_measure_pairs(series, dates: list[date], roster: DistrictRoster) -> Checked:
     """I2 and I5 per reporter and day over every published cumulative/daily pair."""
-    reporters = sorted({reporter for reporter, _ in series})
     checked: Checked = []
-    for reporter in reporters:
+    for reporter in sorted({reporter for reporter, _ in series}):
         name = roster.by_id(reporter).district_name
         for day in dates:
-            decreases, mismatches = {}, {}
-            for cumulative, daily in CUMULATIVE_OF.items():
-                today = series.get((reporter, cumulative), {}).get(day)
-                before = series.get((reporter, cumulative), {}).get(day - timedelta(days=1))
-                if today is None or before is None or not (today[1] and before[1]):
-                    continue
-                if today[0] is None or before[0] is None:
-                    continue
-                if today[0] < before[0]:
-                    decreases[cumulative] = {"previous": before[0], "current": today[0]}
-                    continue  # the decrease explains the increment's mismatch
-                new = series.get((reporter, daily), {}).get(day)
-                if new is not None and new[1] and new[0] is not None and today[0] - before[0] != new[0]:
-                    mismatches[cumulative] = {
-                        "previous": before[0],
-                        "current": today[0],
-                        daily: new[0],
-                        "difference": today[0] - before[0] - new[0],
-                    }
-            for rule, check, problems, what in (
-                ("I2", "cumulative_never_decreases", decreases, "decreased"),
-                (
-                    "I5",
-                    "increment_matches_cumulative",
-                    mismatches,
-                    "grew by a different amount than the daily figure",
-                ),
-            ):
+            problems_of = measure_pair_problems(series, reporter, day)
+            for rule, check, problems, what in cumulative_checks(*problems_of, "the daily figure"):
                 checked.append(
                     _checked(
-                        rule,
-                        check,
-                        MEASURES_FEED,
-                        reporter,
-                        day,
-                        failed=bool(problems),
-                        severity="error",
-                        summary=f"{name} ({reporter}) {day}: {', '.join(problems)} {what} ("
-                        + "; ".join(f"{m}: {v}" for m, v in problems.items())
-                        + "); unless a registered exception says the definition changed, ask the publisher",
+                        rule, check, MEASURES_FEED, reporter, day,
+                        failed=bool(problems), severity="error",
+                        summary=cumulative_summary(name, reporter, day, problems, what, "ask the publisher"),
                         details={"district_id": reporter, "district_name": name, "measures": problems},
                     )
-                )
+                )  # fmt: skip
     return checked
 
 

@@ -16,9 +16,8 @@ import psycopg
 
 from epifeeds.feeds.contracts import DISTRICT_REPORTS
 from epifeeds.feeds.names import DistrictRoster, load_district_roster
-from epifeeds.quality.completeness import finding_key
 from epifeeds.quality.district_rules import latest_reports
-from epifeeds.quality.findings import Finding, record_findings
+from epifeeds.quality.findings import Checked, judged, record_findings, rows_of
 from epifeeds.quality.results import CheckResult, store_check_run
 
 SUITE = "district_history"
@@ -28,22 +27,42 @@ CUMULATIVE_OF = {"cumulative_confirmed": "new_confirmed", "cumulative_positives"
 # H1: a revision is a finding when a figure moves by more than this share of its earlier value.
 REVISION_THRESHOLD = float(os.environ.get("EPIFEEDS_REVISION_THRESHOLD_PCT", "1")) / 100
 
-Checked = list[tuple[CheckResult, Finding | None]]
+
+def cumulative_problems(yesterday: dict[str, Any], today: dict[str, Any]) -> tuple[dict, dict]:
+    """(I2 decreases, I5 mismatches) by cumulative measure between two consecutive reports."""
+    decreases, mismatches = {}, {}
+    for cumulative, increment in CUMULATIVE_OF.items():
+        before, after, new = yesterday[cumulative], today[cumulative], today[increment]
+        if before is None or after is None:
+            continue
+        if after < before:
+            decreases[cumulative] = {"previous": before, "current": after}
+        if new is not None and after - before != new:
+            mismatches[cumulative] = {
+                "previous": before,
+                "current": after,
+                increment: new,
+                "difference": after - before - new,
+            }
+    return decreases, mismatches
 
 
-def _result(
-    rule: str, check: str, reporter: str, day: date, ok: bool, observed: Any, expected: Any, severity: str
-):
-    return CheckResult(
-        check,
-        rule,
-        FEED,
-        reporter,
-        day,
-        observed,
-        expected,
-        severity if not ok else "info",
-        "pass" if ok else "fail",
+def cumulative_checks(
+    decreases: dict, mismatches: dict, increment: str
+) -> tuple[tuple[str, str, dict, str], ...]:
+    """I2's and I5's (rule, check, problems, what went wrong) for one reporter and day; `increment` names
+    the daily figure the cumulative should have grown by."""
+    return (
+        ("I2", "cumulative_never_decreases", decreases, "decreased"),
+        ("I5", "increment_matches_cumulative", mismatches, f"grew by a different amount than {increment}"),
+    )
+
+
+def cumulative_summary(name: str, reporter: str, day: date, problems: dict, what: str, ask: str) -> str:
+    listed = "; ".join(f"{m}: {v}" for m, v in problems.items())
+    return (
+        f"{name} ({reporter}) {day}: {', '.join(problems) or 'cumulatives'} {what} ({listed}); unless a registered"
+        f" exception says the definition changed, {ask}"
     )
 
 
@@ -55,59 +74,28 @@ def check_cumulatives(reports: dict[tuple[str, date], dict[str, Any]], roster: D
         if yesterday is None:
             continue
         name = roster.by_id(reporter).district_name
-        decreases, mismatches = {}, {}
-        for cumulative, increment in CUMULATIVE_OF.items():
-            before, after, new = yesterday[cumulative], today[cumulative], today[increment]
-            if before is None or after is None:
-                continue
-            if after < before:
-                decreases[cumulative] = {"previous": before, "current": after}
-            if new is not None and after - before != new:
-                mismatches[cumulative] = {
-                    "previous": before,
-                    "current": after,
-                    increment: new,
-                    "difference": after - before - new,
-                }
-        for rule, check, problems, what in (
-            ("I2", "cumulative_never_decreases", decreases, "decreased"),
-            (
-                "I5",
-                "increment_matches_cumulative",
-                mismatches,
-                "grew by a different amount than the day's new cases",
-            ),
+        for rule, check, problems, what in cumulative_checks(
+            *cumulative_problems(yesterday, today), "the day's new cases"
         ):
-            result = _result(
-                rule,
-                check,
-                reporter,
-                day,
-                not problems,
-                problems,
-                {"compared_with": str(day - timedelta(days=1))},
-                "error",
+            summary = cumulative_summary(
+                name, reporter, day, problems, what, "ask the reporter to correct the figure"
             )
-            finding = Finding(
-                key=finding_key(rule, check, FEED, reporter, day),
-                feed=FEED,
-                rule=rule,
-                reporter=reporter,
-                report_date=day,
-                severity="error",
-                summary=f"{name} ({reporter}) {day}: {', '.join(problems) or 'cumulatives'} {what} "
-                f"({'; '.join(f'{m}: {v}' for m, v in problems.items())}); unless a registered exception says the "
-                "definition changed, ask the reporter to correct the figure",
-                details={"district_id": reporter, "district_name": name, "measures": problems},
-            )
-            checked.append((result, finding))
+            checked.append(
+                judged(
+                    check, rule, FEED, reporter, day,
+                    failed=bool(problems), severity="error", kind=check, summary=summary,
+                    details={"district_id": reporter, "district_name": name, "measures": problems},
+                    observed=problems, expected={"compared_with": str(day - timedelta(days=1))},
+                )
+            )  # fmt: skip
     return checked
 
 
 def latest_revisions(conn: psycopg.Connection, report_dates: list[date]) -> list[tuple[dict, dict]]:
     """(previous version, latest version) of every report on the dates that has been revised."""
     columns = ", ".join(c.name for c in DISTRICT_REPORTS.columns)
-    cursor = conn.execute(
+    rows = rows_of(
+        conn,
         f"""
         select {columns}, _version, _loaded_at from (
             select *, rank() over (partition by district_id, report_date order by _version desc) as recency
@@ -121,8 +109,6 @@ def latest_revisions(conn: psycopg.Connection, report_dates: list[date]) -> list
         """,
         (report_dates, report_dates),
     )
-    names = [c.name for c in cursor.description]
-    rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     return list(zip(rows[0::2], rows[1::2], strict=True))
 
 
@@ -142,35 +128,24 @@ def check_revisions(conn: psycopg.Connection, report_dates: list[date], roster: 
             )
         }
         name = roster.by_id(reporter).district_name
-        result = _result(
-            "H1",
-            "revision_within_threshold",
-            reporter,
-            day,
-            not changes,
-            changes,
-            {"threshold_pct": REVISION_THRESHOLD * 100},
-            "warn",
+        summary = (
+            f"{name} ({reporter}) revised its {day} report (version {before['_version']} → {after['_version']}): "
+            + "; ".join(f"{m} {v['before']} → {v['after']}" for m, v in changes.items())
         )
-        finding = Finding(
-            key=finding_key("H1", "revision", FEED, reporter, day),
-            feed=FEED,
-            rule="H1",
-            reporter=reporter,
-            report_date=day,
-            severity="warn",
-            summary=f"{name} ({reporter}) revised its {day} report (version {before['_version']} → "
-            f"{after['_version']}): "
-            + "; ".join(f"{m} {v['before']} → {v['after']}" for m, v in changes.items()),
-            details={
-                "district_id": reporter,
-                "district_name": name,
-                "versions": [before["_version"], after["_version"]],
-                "revised_at": after["_loaded_at"].isoformat(),
-                "changes": changes,
-            },
-        )
-        checked.append((result, finding))
+        details = {
+            "district_id": reporter,
+            "district_name": name,
+            "versions": [before["_version"], after["_version"]],
+            "revised_at": after["_loaded_at"].isoformat(),
+            "changes": changes,
+        }
+        checked.append(
+            judged(
+                "revision_within_threshold", "H1", FEED, reporter, day,
+                failed=bool(changes), severity="warn", kind="revision", summary=summary, details=details,
+                observed=changes, expected={"threshold_pct": REVISION_THRESHOLD * 100},
+            )
+        )  # fmt: skip
     return checked
 
 

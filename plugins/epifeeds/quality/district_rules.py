@@ -25,9 +25,8 @@ import psycopg
 
 from epifeeds.feeds.contracts import DISTRICT_REPORTS
 from epifeeds.feeds.names import District, DistrictRoster, load_district_roster
-from epifeeds.quality.completeness import finding_key
-from epifeeds.quality.findings import Finding, record_findings
-from epifeeds.quality.results import CheckResult, status_counts, store_check_run
+from epifeeds.quality.findings import Checked, Finding, judged, not_evaluable, record_rule_run, rows_of
+from epifeeds.quality.results import CheckResult
 
 SUITE = "district_rules"
 FEED = DISTRICT_REPORTS.feed
@@ -51,16 +50,15 @@ def latest_reports(
     conn: psycopg.Connection, report_dates: list[date]
 ) -> dict[tuple[str, date], dict[str, Any]]:
     """The latest version of every district (and city) report on the given dates, by (district_id, date)."""
-    cursor = conn.execute(LATEST_REPORTS_SQL, (list(report_dates),))
-    names = [column.name for column in cursor.description]
-    return {(row[0], row[1]): dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
+    rows = rows_of(conn, LATEST_REPORTS_SQL, (list(report_dates),))
+    return {(row["district_id"], row["report_date"]): row for row in rows}
 
 
 def check_positives_identity(
     reports: dict[tuple[str, date], dict[str, Any]], roster: DistrictRoster
-) -> list[tuple[CheckResult, Finding | None]]:
+) -> Checked:
     """V2 for every report: one result each, and a finding for each that does not add up."""
-    checked = []
+    checked: Checked = []
     for (district_id, report_date), report in sorted(
         reports.items(), key=lambda item: (item[0][1], item[0][0])
     ):
@@ -69,44 +67,28 @@ def check_positives_identity(
         if None in numbers.values():
             continue  # the three are required by the contract; a partial row has nothing to compare
         expected = confirmed + asymptomatic
-        is_consistent = positives == expected
-        result = CheckResult(
-            check_name=V2_CHECK,
-            rule="V2",
-            feed=FEED,
-            reporter=district_id,
-            report_date=report_date,
-            observed=numbers,
-            expected={
-                "new_positives": expected,
-                "identity": "new_positives = new_confirmed + new_asymptomatic",
-            },
-            severity=V2_SEVERITY if not is_consistent else "info",
-            status="pass" if is_consistent else "fail",
-        )
         name = roster.by_id(district_id).district_name
-        finding = Finding(
-            key=finding_key("V2", "positives_identity", FEED, district_id, report_date),
-            feed=FEED,
-            rule="V2",
-            reporter=district_id,
-            report_date=report_date,
-            severity=V2_SEVERITY,
-            summary=(
-                f"{name} ({district_id}) {report_date}: new_positives {positives} ≠ new_confirmed {confirmed}"
-                f" + new_asymptomatic {asymptomatic} (= {expected}); ask the reporter which figure is wrong"
-            ),
-            details={
-                "district_id": district_id,
-                "district_name": name,
-                **numbers,
-                "expected_new_positives": expected,
-                "difference": positives - expected,
-                "version": report["_version"],
-                "batch_id": report["_batch_id"],
-            },
+        summary = (
+            f"{name} ({district_id}) {report_date}: new_positives {positives} ≠ new_confirmed {confirmed}"
+            f" + new_asymptomatic {asymptomatic} (= {expected}); ask the reporter which figure is wrong"
         )
-        checked.append((result, finding))
+        details = {
+            "district_id": district_id,
+            "district_name": name,
+            **numbers,
+            "expected_new_positives": expected,
+            "difference": positives - expected,
+            "version": report["_version"],
+            "batch_id": report["_batch_id"],
+        }
+        checked.append(
+            judged(
+                V2_CHECK, "V2", FEED, district_id, report_date,
+                failed=positives != expected, severity=V2_SEVERITY, kind="positives_identity",
+                summary=summary, details=details, observed=numbers,
+                expected={"new_positives": expected, "identity": "new_positives = new_confirmed + new_asymptomatic"},
+            )
+        )  # fmt: skip
     return checked
 
 
@@ -115,9 +97,9 @@ def check_city_reconciliation(
     roster: DistrictRoster,
     report_dates: list[date],
     tolerance: int = 0,
-) -> list[tuple[CheckResult, Finding | None]]:
+) -> Checked:
     """R1 per city, day and measure; the finding is None when R1 is not evaluable (nothing to open or resolve)."""
-    checked = []
+    checked: Checked = []
     for report_date in sorted(set(report_dates)):
         for city in roster.cities:
             districts = roster.districts_of(city.district_id)
@@ -180,70 +162,51 @@ def _reconciliation_result(
     tolerance: int,
 ) -> tuple[CheckResult, Finding | None]:
     check_name = f"{R1_CHECK}({measure})"
+    missing_ids = [d.district_id for d in missing]
+    expected = {"city_figure": city_figure, "tolerance": tolerance}
     if reason is not None:
-        result = CheckResult(
-            check_name=check_name,
-            rule="R1",
-            feed=FEED,
-            reporter=city.district_id,
-            report_date=report_date,
-            observed={
-                "evaluable": False,
-                "reason": reason,
-                "missing_districts": [d.district_id for d in missing],
-                "districts": per_district,
-            },
-            expected={"city_figure": city_figure, "tolerance": tolerance},
-            severity="info",
-            status="pass",
+        observed = {"missing_districts": missing_ids, "districts": per_district}
+        return not_evaluable(
+            check_name,
+            "R1",
+            FEED,
+            city.district_id,
+            report_date,
+            reason=reason,
+            observed=observed,
+            expected=expected,
         )
-        return result, None
     district_sum = sum(d["value"] for d in per_district if d["value"] is not None)
     difference = district_sum - city_figure
-    is_reconciled = abs(difference) <= tolerance
-    result = CheckResult(
-        check_name=check_name,
-        rule="R1",
-        feed=FEED,
-        reporter=city.district_id,
-        report_date=report_date,
-        observed={
-            "evaluable": True,
-            "district_sum": district_sum,
-            "districts": per_district,
-            "missing_districts": [d.district_id for d in missing],
-        },
-        expected={"city_figure": city_figure, "tolerance": tolerance},
-        severity="info" if is_reconciled else R1_SEVERITY,
-        status="pass" if is_reconciled else "fail",
-    )
     contributors = ", ".join(f"{d['district_name']} {d['value']}" for d in per_district if d["value"])
-    finding = Finding(
-        key=finding_key("R1", measure, FEED, city.district_id, report_date),
-        feed=FEED,
-        rule="R1",
-        reporter=city.district_id,
-        report_date=report_date,
-        severity=R1_SEVERITY,
-        summary=(
-            f"{city.district_name} ({city.district_id}) {report_date}: the city bulletin's {measure} is {city_figure}"
-            f" but its districts sum to {district_sum} ({contributors or 'all 0'}); difference {difference:+d},"
-            f" tolerance {tolerance}"
-            + (f"; no report from {', '.join(d.district_name for d in missing)}" if missing else "")
-        ),
-        details={
-            "city_id": city.district_id,
-            "city_name": city.district_name,
-            "measure": measure,
-            "city_figure": city_figure,
-            "district_sum": district_sum,
-            "difference": difference,
-            "tolerance": tolerance,
-            "districts": per_district,
-            "missing_districts": [d.district_id for d in missing],
-        },
+    summary = (
+        f"{city.district_name} ({city.district_id}) {report_date}: the city bulletin's {measure} is {city_figure}"
+        f" but its districts sum to {district_sum} ({contributors or 'all 0'}); difference {difference:+d},"
+        f" tolerance {tolerance}"
+        + (f"; no report from {', '.join(d.district_name for d in missing)}" if missing else "")
     )
-    return result, finding
+    details = {
+        "city_id": city.district_id,
+        "city_name": city.district_name,
+        "measure": measure,
+        "city_figure": city_figure,
+        "district_sum": district_sum,
+        "difference": difference,
+        "tolerance": tolerance,
+        "districts": per_district,
+        "missing_districts": missing_ids,
+    }
+    observed = {
+        "evaluable": True,
+        "district_sum": district_sum,
+        "districts": per_district,
+        "missing_districts": missing_ids,
+    }
+    return judged(
+        check_name, "R1", FEED, city.district_id, report_date,
+        failed=abs(difference) > tolerance, severity=R1_SEVERITY, kind=measure,
+        summary=summary, details=details, observed=observed, expected=expected,
+    )  # fmt: skip
 
 
 def check_district_rules(
@@ -267,21 +230,4 @@ def check_district_rules(
     checked = check_positives_identity(reports, roster) + check_city_reconciliation(
         reports, roster, dates, tolerance
     )
-    results = [result for result, _ in checked]
-    opened, resolved = record_findings(conn, checked, as_of)
-    store_check_run(
-        conn,
-        suite=SUITE,
-        feed=FEED,
-        report_date=dates[0] if len(dates) == 1 else None,
-        run_id=run_id,
-        results=results,
-        statistics={
-            "report_dates": [d.isoformat() for d in dates],
-            "results": status_counts(results),
-            "findings_opened_or_refreshed": opened,
-            "findings_resolved": resolved,
-            "tolerance": tolerance,
-        },
-    )
-    return results
+    return record_rule_run(conn, SUITE, FEED, dates, run_id, checked, as_of, tolerance=tolerance)

@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import statistics
 from datetime import date, datetime, timedelta
-from typing import Any
 
 import psycopg
 
-from epifeeds.quality.completeness import finding_key
-from epifeeds.quality.findings import Finding, record_findings
+from epifeeds.quality.findings import Checked, Finding, judged, record_findings, rows_of
 from epifeeds.quality.results import CheckResult, store_check_run
 
 SUITE = "plausibility"
@@ -40,14 +38,6 @@ TREND_MEASURES = ("home_isolation", "grid_workers_on_duty", "volunteers")  # ste
 ROUND_MEASURES = ("samples_collected",)  # jumps 10-15 × on mass-testing days: judged against recent highs
 ROUND_DAYS = 14
 
-Checked = list[tuple[CheckResult, Finding | None]]
-
-
-def _rows(conn: psycopg.Connection, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    cursor = conn.execute(sql, params)
-    names = [c.name for c in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
 
 def _pair(
     check: str,
@@ -61,13 +51,11 @@ def _pair(
     expected: dict,
     severity: str = "error",
 ) -> tuple[CheckResult, Finding]:
-    result = CheckResult(
-        check, rule, feed, reporter, day, observed, expected,
-        severity if problem else "info", "fail" if problem else "pass",
+    """A plausibility check's pair: it fails when there is a `problem` (the finding's summary)."""
+    return judged(
+        check, rule, feed, reporter, day, failed=bool(problem), severity=severity, kind=kind, summary=problem,
+        details=observed, observed=observed, expected=expected,
     )  # fmt: skip
-    finding = Finding(finding_key(rule, kind, feed, reporter, day), feed, rule, reporter, day, severity,
-                      problem, observed)  # fmt: skip
-    return result, finding
 
 
 # ------------------------------------------------------------------------------------------- P1
@@ -104,7 +92,7 @@ def p1_problem(guests: int | None, rooms_occupied: int | None, capacity: int | N
 def check_hotel_capacity(conn: psycopg.Connection, report_dates: list[date]) -> Checked:
     """P1 per hotel and day."""
     checked: Checked = []
-    for row in _rows(conn, HOTEL_CAPACITY_SQL, {"dates": report_dates}):
+    for row in rows_of(conn, HOTEL_CAPACITY_SQL, {"dates": report_dates}):
         hotel_id, day = row["hotel_id"], row["report_date"]
         problem = p1_problem(row["guests"], row["rooms_occupied"], row["capacity"])
         observed = {
@@ -178,7 +166,7 @@ def case_fatality_problem(deaths: int | None, confirmed: int | None) -> str:
 def check_positivity(conn: psycopg.Connection, report_dates: list[date]) -> Checked:
     """P2 per district file and day (sites with lab results only)."""
     checked: Checked = []
-    for row in _rows(conn, POSITIVITY_SQL, {"dates": report_dates}):
+    for row in rows_of(conn, POSITIVITY_SQL, {"dates": report_dates}):
         district_id, day = row["district_id"], row["report_date"]
         problem = p2_problem(row["positive_tubes"], row["tested_tubes"])
         observed = {
@@ -209,11 +197,10 @@ def check_positivity(conn: psycopg.Connection, report_dates: list[date]) -> Chec
 # ------------------------------------------------------------------------------------------- P3
 
 TREND_SQL = f"""
-select distinct on (district_id, report_date)
-    district_id, report_date, {", ".join((*TREND_MEASURES, *ROUND_MEASURES))}
-from landing.district_reports
+select district_id, report_date, {", ".join((*TREND_MEASURES, *ROUND_MEASURES))}
+from landing.district_reports__current
 where report_date between %(first)s and %(last)s
-order by district_id, report_date, _version desc
+order by district_id, report_date
 """
 
 
@@ -267,7 +254,7 @@ def check_trend(conn: psycopg.Connection, report_dates: list[date]) -> Checked:
         return []
     window = {"first": min(report_dates) - timedelta(weeks=TREND_WEEKS), "last": max(report_dates)}
     history: dict[str, dict[str, dict[date, int | None]]] = {}
-    for row in _rows(conn, TREND_SQL, window):
+    for row in rows_of(conn, TREND_SQL, window):
         for measure in (*TREND_MEASURES, *ROUND_MEASURES):
             history.setdefault(row["district_id"], {}).setdefault(measure, {})[row["report_date"]] = row[
                 measure
