@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from epifeeds.settings import load_settings
-from epifeeds_ui import pages, queries
+from epifeeds_ui import checks, pages, queries
 
 URL_PREFIX = "/epifeeds"
 HOME = "/feed-health"
@@ -84,17 +84,17 @@ def alerts_json(recent_days: int = Query(7, ge=0, le=366)) -> dict[str, Any]:
 
 @app.get(f"{API}/reconciliation")
 def reconciliation_json(district: str | None = None, rule: str | None = None) -> dict[str, Any]:
-    return queries.reconciliation(_dsn(), district=district or None, rule=rule or None)
+    return checks.reconciliation(_dsn(), district=district or None, rule=rule or None)
 
 
 @app.get(f"{API}/freshness")
 def freshness_json() -> dict[str, Any]:
-    return queries.freshness(_dsn())
+    return checks.freshness(_dsn())
 
 
 @app.get(API + "/reporters/{feed}/{reporter}")
 def reporter_json(feed: str, reporter: str) -> dict[str, Any]:
-    return queries.reporter_history(_dsn(), feed, reporter)
+    return checks.reporter_history(_dsn(), feed, reporter)
 
 
 # --- pages -------------------------------------------------------------------------------------------------------
@@ -129,19 +129,19 @@ def alerts_page(request: Request, recent_days: int = Query(7, ge=0, le=366)) -> 
 def reconciliation_page(
     request: Request, district: str | None = None, rule: str | None = None
 ) -> HTMLResponse:
-    data = queries.reconciliation(_dsn(), district=district or None, rule=rule or None)
+    data = checks.reconciliation(_dsn(), district=district or None, rule=rule or None)
     return HTMLResponse(pages.reconciliation_page(_base(request), data, {"district": district, "rule": rule}))
 
 
 @app.get(f"{HOME}/freshness", response_class=HTMLResponse)
 def freshness_page(request: Request) -> HTMLResponse:
-    return HTMLResponse(pages.freshness_page(_base(request), queries.freshness(_dsn())))
+    return HTMLResponse(pages.freshness_page(_base(request), checks.freshness(_dsn())))
 
 
 @app.get(HOME + "/reporters/{feed}/{reporter}", response_class=HTMLResponse)
 def reporter_page(
     request: Request, feed: str, reporter: str, report_date: date | None = None
 ) -> HTMLResponse:
-    data = queries.reporter_history(_dsn(), feed, reporter)
+    data = checks.reporter_history(_dsn(), feed, reporter)
     day = report_date.isoformat() if report_date else None
     return HTMLResponse(pages.reporter_page(_base(request), data, day))
