@@ -72,34 +72,41 @@ class FeedContract:
         return lookup
 
 
-def _count(name: str, description: str, *aliases: str, required: bool = True) -> Column:
-    return Column(name, "integer", description, required=required, aliases=aliases)
+def _typed(pg_type: str):
+    """A column of one type, declared as (name, description, *aliases) like the contracts below read."""
+
+    def column(name: str, description: str, *aliases: str, required: bool = True, accepted=()) -> Column:
+        return Column(name, pg_type, description, required, aliases, accepted)
+
+    return column
 
 
-DISTRICT_REPORTS = FeedContract(
-    feed="district_reports",
-    title="District daily report (区县日报)",
-    reporter_column="district_id",
-    date_column="report_date",
-    key=("district_id", "report_date"),
+_count, _text, _date, _timestamp = (_typed(t) for t in ("integer", "text", "date", "timestamptz"))
+
+
+def _daily_report(feed: str, title: str, reporter_column: str, key_extra=(), **declared) -> FeedContract:
+    """A report per reporter and local day (report_date), and per `key_extra` within it."""
+    key = (reporter_column, "report_date", *key_extra)
+    return FeedContract(feed, title, reporter_column, "report_date", key, **declared)
+
+
+DISTRICT_REPORTS = _daily_report(
+    "district_reports",
+    "District daily report (区县日报)",
+    "district_id",
     columns=(
-        Column(
+        _text(
             "district_id",
-            "text",
             "Administrative code of the reporting district (or 140100 for the city bulletin), resolved from the reported name through the alias table",
         ),
-        Column(
+        _text(
             "district_name_reported",
-            "text",
             "The district name exactly as the agency spelled it",
-            aliases=("district", "区县", "地区"),
+            "district",
+            "区县",
+            "地区",
         ),
-        Column(
-            "report_date",
-            "date",
-            "The local (Asia/Shanghai) day the figures describe",
-            aliases=("date", "日期"),
-        ),
+        _date("report_date", "The local (Asia/Shanghai) day the figures describe", "date", "日期"),
         _count(
             "new_positives",
             "New positive cases (阳性) reported for the day; should equal confirmed + asymptomatic",
@@ -136,35 +143,19 @@ DISTRICT_REPORTS = FeedContract(
         ),
         _count("grid_workers_on_duty", "Grid workers on duty (网格员)", "网格员", required=False),
         _count("volunteers", "Volunteers on duty (志愿者)", "志愿者", required=False),
-        Column(
-            "submitted_at",
-            "timestamptz",
-            "When the agency submitted the report (UTC)",
-            required=False,
-            aliases=("上报时间",),
-        ),
+        _timestamp("submitted_at", "When the agency submitted the report (UTC)", "上报时间", required=False),
     ),
 )
-
-
-def _text(name: str, description: str, *aliases: str, required: bool = True) -> Column:
-    return Column(name, "text", description, required=required, aliases=aliases)
-
-
-def _date(name: str, description: str, *aliases: str, required: bool = True) -> Column:
-    return Column(name, "date", description, required=required, aliases=aliases)
 
 
 # The header spellings below are the ones district offices and hotels actually send (the simulator writes
 # them, header drift included: 采样人数 for 采样人次); the parsers match them after normalise_label, so
 # full-width brackets and spaces do not matter.
 
-TESTING_SITE_REPORTS = FeedContract(
-    feed="testing_site_reports",
-    title="Testing-site daily report (采样点日报)",
-    reporter_column="site_id",
-    date_column="report_date",
-    key=("site_id", "report_date"),
+TESTING_SITE_REPORTS = _daily_report(
+    "testing_site_reports",
+    "Testing-site daily report (采样点日报)",
+    "site_id",
     columns=(
         _text(
             "site_id",
@@ -232,12 +223,10 @@ TESTING_SITE_REPORTS = FeedContract(
     orderings=(("positive_tubes", "tubes_sent_to_lab", "tubes", "samples_collected"),),
 )
 
-HOTEL_REPORTS = FeedContract(
-    feed="hotel_reports",
-    title="Isolation-hotel daily report (隔离点日报)",
-    reporter_column="hotel_id",
-    date_column="report_date",
-    key=("hotel_id", "report_date"),
+HOTEL_REPORTS = _daily_report(
+    "hotel_reports",
+    "Isolation-hotel daily report (隔离点日报)",
+    "hotel_id",
     columns=(
         _text(
             "hotel_id",
@@ -284,24 +273,22 @@ HOTEL_REPORTS = FeedContract(
             "离店人数",
         ),
         _count("staff", "Staff on duty at the hotel (工作人员)", "工作人员", "工作人员数", required=False),
-        Column(
+        _timestamp(
             "submitted_at",
-            "timestamptz",
             "When the hotel submitted the report (UTC), where the format says (JSON); blank for XLSX",
+            "上报时间",
             required=False,
-            aliases=("上报时间",),
         ),
     ),
     not_revision_columns=frozenset({"hotel_name_reported"}),
     orderings=(("rooms_occupied", "rooms_total"),),
 )
 
-HOTEL_CHECK_INS = FeedContract(
-    feed="hotel_check_ins",
-    title="Isolation-hotel check-ins by source district (新入住人员来源)",
-    reporter_column="hotel_id",
-    date_column="report_date",
-    key=("hotel_id", "report_date", "source_district_id"),
+HOTEL_CHECK_INS = _daily_report(
+    "hotel_check_ins",
+    "Isolation-hotel check-ins by source district (新入住人员来源)",
+    "hotel_id",
+    key_extra=("source_district_id",),
     columns=(
         _text(
             "hotel_id",
@@ -333,19 +320,14 @@ HOTEL_CHECK_INS = FeedContract(
     not_revision_columns=frozenset({"source_district_name_reported"}),
 )
 
-TESTING_SITES = FeedContract(
-    feed="testing_sites",
-    title="Testing-site registry (核酸采样点名录)",
-    reporter_column="site_id",
-    date_column="registry_as_of",
-    key=("site_id",),
-    columns=(
-        _text("site_id", "Registry id of the testing site (采样点编号)", "采样点编号", "采样点代码"),
-        _text("site_name", "The site's registered name (采样点名称)", "采样点名称"),
+
+def _registry_district(how: str) -> tuple[Column, Column]:
+    """A registry entry's district: its code (or its name resolved), and the name as spelled."""
+    return (
         _text(
             "district_id",
-            "District the site belongs to: the registry's district code, or its district name resolved "
-            "through the district alias table",
+            f"District {how}: the registry's district code, or its district name resolved through the "
+            "district alias table",
             "区县编码",
         ),
         _text(
@@ -356,6 +338,43 @@ TESTING_SITES = FeedContract(
             "所属区县",
             required=False,
         ),
+    )
+
+
+def _registry_snapshot(entry: str, statuses: tuple[str, str]) -> tuple[Column, Column]:
+    """A registry entry's status on the snapshot's as-of date, and that date."""
+    return (
+        _text(
+            "status",
+            f"{statuses[0]} or {statuses[1]} on the registry's as-of date",
+            "状态",
+            accepted=statuses,
+        ),
+        _date(
+            "registry_as_of",
+            f"As-of date of the registry snapshot in which this version of the {entry} first appeared",
+            "as_of",
+        ),
+    )
+
+
+def _registry(feed: str, title: str, id_column: str, **declared) -> FeedContract:
+    """A registry: one entry per id, versioned by snapshot. An entry re-sent with only its spelling of a
+    district or its as-of date changed holds no revision."""
+    unchanged = frozenset({"district_name_reported", "registry_as_of"})
+    return FeedContract(
+        feed, title, id_column, "registry_as_of", (id_column,), not_revision_columns=unchanged, **declared
+    )
+
+
+TESTING_SITES = _registry(
+    "testing_sites",
+    "Testing-site registry (核酸采样点名录)",
+    "site_id",
+    columns=(
+        _text("site_id", "Registry id of the testing site (采样点编号)", "采样点编号", "采样点代码"),
+        _text("site_name", "The site's registered name (采样点名称)", "采样点名称"),
+        *_registry_district("the site belongs to"),
         _text("street_id", "Street (街道/镇) code of the site", "街道编码", required=False),
         _text("street_name", "Street (街道/镇) the site is in", "街道", "所属街道", required=False),
         _text("community_name", "Community (社区/村) the site serves", "社区", "所属社区", required=False),
@@ -368,46 +387,19 @@ TESTING_SITES = FeedContract(
             "关闭日期",
             required=False,
         ),
-        Column(
-            "status",
-            "text",
-            "open or closed on the registry's as-of date",
-            aliases=("状态",),
-            accepted_values=("open", "closed"),
-        ),
-        _date(
-            "registry_as_of",
-            "As-of date of the registry snapshot in which this version of the site first appeared",
-            "as_of",
-        ),
+        *_registry_snapshot("site", ("open", "closed")),
     ),
-    not_revision_columns=frozenset({"district_name_reported", "registry_as_of"}),
     orderings=(("opened_on", "closed_on"),),
 )
 
-ISOLATION_HOTELS = FeedContract(
-    feed="isolation_hotels",
-    title="Isolation-hotel registry (集中隔离酒店名录)",
-    reporter_column="hotel_id",
-    date_column="registry_as_of",
-    key=("hotel_id",),
+ISOLATION_HOTELS = _registry(
+    "isolation_hotels",
+    "Isolation-hotel registry (集中隔离酒店名录)",
+    "hotel_id",
     columns=(
         _text("hotel_id", "Registry id of the isolation hotel (隔离点编号)", "隔离点编号", "酒店编号"),
         _text("hotel_name", "The hotel's registered name (隔离点名称)", "隔离点名称", "酒店名称"),
-        _text(
-            "district_id",
-            "District the hotel stands in: the registry's district code, or its district name resolved "
-            "through the district alias table",
-            "区县编码",
-        ),
-        _text(
-            "district_name_reported",
-            "The district name exactly as the registry spelled it",
-            "district_name",
-            "区县",
-            "所属区县",
-            required=False,
-        ),
+        *_registry_district("the hotel stands in"),
         _text("street_name", "Street (街道/镇) the hotel is in", "街道", "所属街道", required=False),
         _count("rooms", "Rooms requisitioned for isolation (房间数)", "房间数", "房间总数"),
         _count(
@@ -431,20 +423,8 @@ ISOLATION_HOTELS = FeedContract(
             required=False,
         ),
         _text("report_format", "How the hotel sends its daily report: xlsx or json", required=False),
-        Column(
-            "status",
-            "text",
-            "requisitioned or released on the registry's as-of date",
-            aliases=("状态",),
-            accepted_values=("requisitioned", "released"),
-        ),
-        _date(
-            "registry_as_of",
-            "As-of date of the registry snapshot in which this version of the hotel first appeared",
-            "as_of",
-        ),
+        *_registry_snapshot("hotel", ("requisitioned", "released")),
     ),
-    not_revision_columns=frozenset({"district_name_reported", "registry_as_of"}),
     orderings=(("rooms", "capacity"), ("requisitioned_from", "requisitioned_to")),
 )
 
