@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from epifeeds.quality.completeness import feed_expected_on, finding_key
-from epifeeds.quality.findings import Finding, record_findings
+from epifeeds.quality.completeness import feed_expected_on
+from epifeeds.quality.findings import Checked, judged, record_findings
 from epifeeds.quality.results import CheckResult, store_check_run
 from epifeeds.settings import REPORT_TIMEZONE
 
@@ -47,7 +47,7 @@ REPORT_FEED_OF = {
 def check_feed_freshness(conn: psycopg.Connection, as_of: datetime, run_id: str) -> list[CheckResult]:
     """C2 per feed expected today: one result, and a finding while the feed is stale."""
     today = as_of.astimezone(ZoneInfo(REPORT_TIMEZONE)).date()
-    checked: list[tuple[CheckResult, Finding | None]] = []
+    checked: Checked = []
     for feed, sla in FRESHNESS.items():
         if not feed_expected_on(REPORT_FEED_OF.get(feed, feed), today - timedelta(days=1)):
             continue
@@ -72,22 +72,18 @@ def check_feed_freshness(conn: psycopg.Connection, as_of: datetime, run_id: str)
             "error_after_hours": sla.error_after.total_seconds() / 3600,
         }
         stale = severity != "info"
-        result = CheckResult(
-            "feed_is_fresh", "C2", feed, "*", today, observed, expected, severity, "fail" if stale else "pass"
-        )
-        finding = Finding(
-            key=finding_key("C2", "stale", feed, "*", today),
-            feed=feed,
-            rule="C2",
-            reporter="*",
-            report_date=today,
-            severity=severity if stale else "warn",
-            summary=f"{feed}: no successful delivery since {last:%Y-%m-%d %H:%M %Z} ({observed['age_hours']} h)"
+        summary = (
+            f"{feed}: no successful delivery since {last:%Y-%m-%d %H:%M %Z} ({observed['age_hours']} h)"
             if last
-            else f"{feed}: no successful delivery yet",
-            details=observed | expected,
+            else f"{feed}: no successful delivery yet"
         )
-        checked.append((result, finding))
+        checked.append(
+            judged(
+                "feed_is_fresh", "C2", feed, "*", today,
+                failed=stale, severity=severity if stale else "warn", kind="stale", summary=summary,
+                details=observed | expected, observed=observed, expected=expected,
+            )
+        )  # fmt: skip
     record_findings(conn, checked, as_of)
     results = [r for r, _ in checked]
     store_check_run(conn, suite="freshness", feed="*", report_date=today, run_id=run_id, results=results)

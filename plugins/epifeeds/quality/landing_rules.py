@@ -18,8 +18,7 @@ from datetime import date, datetime, timedelta
 import psycopg
 
 from epifeeds.feeds.parsing import DUPLICATE_ROW_REASON, TRUNCATED_FILE_REASON
-from epifeeds.quality.completeness import finding_key
-from epifeeds.quality.findings import Finding, record_findings
+from epifeeds.quality.findings import Checked, judged, record_findings, rows_of
 from epifeeds.quality.results import CheckResult, store_check_run
 
 SUITE = "landing_rejects"
@@ -33,7 +32,8 @@ def rule_of(reason: str) -> str:
 
 
 def latest_delivery_rejects(conn: psycopg.Connection, feed: str, report_dates: list[date]) -> list[dict]:
-    cursor = conn.execute(
+    return rows_of(
+        conn,
         """
         with latest_batches as (
             select distinct on (report_date, reporter) batch_id, report_date, reporter as delivery_reporter
@@ -49,8 +49,6 @@ def latest_delivery_rejects(conn: psycopg.Connection, feed: str, report_dates: l
         """,
         (feed, report_dates),
     )
-    names = [c.name for c in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def check_rejects(
@@ -60,30 +58,26 @@ def check_rejects(
     grouped: dict[tuple[str, str, date], list[dict]] = defaultdict(list)
     for reject in latest_delivery_rejects(conn, feed, report_dates):
         grouped[(rule_of(reject["reason"]), reject["reporter"], reject["report_date"])].append(reject)
-    checked: list[tuple[CheckResult, Finding | None]] = []
+    checked: Checked = []
     for (rule, reporter, day), rejects in sorted(grouped.items()):
         rows = [
             {"row": r["row_number"], "reason": r["reason"], "raw_values": r["raw_values"]} for r in rejects
         ]
-        result = CheckResult(
-            "rows_accepted_by_landing", rule, feed, reporter, day, rows, "no rejected rows", "error", "fail"
+        summary = f"{feed} from {reporter} for {day}: {len(rows)} row(s) rejected — " + "; ".join(
+            f"row {r['row']}: {r['reason']}" for r in rows
         )
-        finding = Finding(
-            key=finding_key(rule, "rejected_rows", feed, reporter, day),
-            feed=feed,
-            rule=rule,
-            reporter=reporter,
-            report_date=day,
-            severity="error",
-            summary=f"{feed} from {reporter} for {day}: {len(rows)} row(s) rejected — "
-            + "; ".join(f"row {r['row']}: {r['reason']}" for r in rows),
-            details={
-                "batch_id": rejects[0]["batch_id"],
-                "delivery_reporter": rejects[0]["delivery_reporter"],  # whose file (alerts group on it)
-                "rows": rows,
-            },
-        )
-        checked.append((result, finding))
+        details = {
+            "batch_id": rejects[0]["batch_id"],
+            "delivery_reporter": rejects[0]["delivery_reporter"],  # whose file (alerts group on it)
+            "rows": rows,
+        }
+        checked.append(
+            judged(
+                "rows_accepted_by_landing", rule, feed, reporter, day,
+                failed=True, severity="error", kind="rejected_rows", summary=summary, details=details,
+                observed=rows, expected="no rejected rows",
+            )
+        )  # fmt: skip
     clean_days = sorted(set(report_dates) - {day for _, _, day in grouped})
     checked += [
         (
@@ -146,7 +140,7 @@ def check_delivery_volume(
         return []
     first, last = min(expected_dates) - timedelta(days=TRAILING_DAYS), max(expected_dates)
     volumes = delivered_rows(conn, feed, first, last)
-    checked: list[tuple[CheckResult, Finding | None]] = []
+    checked: Checked = []
     for reporter, day in sorted(k for k in volumes if k[1] in set(expected_dates)):
         rows = volumes[(reporter, day)]
         earlier = (day - timedelta(days=n) for n in range(1, TRAILING_DAYS + 1))
@@ -166,29 +160,14 @@ def check_delivery_volume(
         }
         observed = {"rows": rows, "trailing_median": median}
         for kind, (severity, problem) in problems.items():
-            result = CheckResult(
-                f"delivery_volume({kind})",
-                "C3",
-                feed,
-                reporter,
-                day,
-                observed,
-                {"min_share_of_median": LOW_VOLUME_SHARE},
-                severity if problem else "info",
-                "fail" if problem else "pass",
-            )
-            finding = Finding(
-                key=finding_key("C3", kind, feed, reporter, day),
-                feed=feed,
-                rule="C3",
-                reporter=reporter,
-                report_date=day,
-                severity=severity,
-                summary=f"{feed} from {reporter} for {day}: {problem}; check the agency's export before trusting"
-                " the day's figures",
-                details=observed,
-            )
-            checked.append((result, finding))
+            summary = f"{feed} from {reporter} for {day}: {problem}; check the agency's export before trusting the day's figures"
+            checked.append(
+                judged(
+                    f"delivery_volume({kind})", "C3", feed, reporter, day,
+                    failed=bool(problem), severity=severity, kind=kind, summary=summary, details=observed,
+                    observed=observed, expected={"min_share_of_median": LOW_VOLUME_SHARE},
+                )
+            )  # fmt: skip
     record_findings(conn, checked, as_of)
     results = [r for r, _ in checked]
     store_check_run(conn, suite=VOLUME_SUITE, feed=feed, report_date=None, run_id=run_id, results=results)

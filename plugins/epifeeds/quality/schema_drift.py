@@ -25,8 +25,7 @@ import psycopg
 
 from epifeeds.feeds.contracts import CONTRACTS, FeedContract
 from epifeeds.feeds.names import normalise_label
-from epifeeds.quality.completeness import finding_key
-from epifeeds.quality.findings import Finding, record_findings
+from epifeeds.quality.findings import Finding, judged, record_findings
 from epifeeds.quality.results import CheckResult, store_check_run
 
 SUITE = "schema_drift"
@@ -101,28 +100,14 @@ def check_delivery(delivery: dict[str, Any]) -> list[tuple[CheckResult, Finding]
             "delivery_reporter": reporter,
             "source_uri": delivery.get("source_uri"),
         }
-        result = CheckResult(
-            f"header_matches_contract({kind})",
-            "S1",
-            contract.feed,
-            reporter,
-            day,
-            details,
-            {"columns": [c.name for c in contract.columns]},
-            severity if problem else "info",
-            "fail" if problem else "pass",
-        )
-        finding = Finding(
-            key=finding_key("S1", kind, contract.feed, reporter, day),
-            feed=contract.feed,
-            rule="S1",
-            reporter=reporter,
-            report_date=day,
-            severity=severity,
-            summary=_summary(kind, contract.feed, reporter, day, problem) if problem else "",
-            details=details,
-        )
-        checked.append((result, finding))
+        checked.append(
+            judged(
+                f"header_matches_contract({kind})", "S1", contract.feed, reporter, day,
+                failed=bool(problem), severity=severity, kind=kind,
+                summary=_summary(kind, contract.feed, reporter, day, problem) if problem else "",
+                details=details, observed=details, expected={"columns": [c.name for c in contract.columns]},
+            )
+        )  # fmt: skip
     return checked
 
 
