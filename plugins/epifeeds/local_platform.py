@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -80,21 +81,20 @@ def default_state_dir(settings: Settings) -> StateDir:
 def load_or_create_secrets(state: StateDir) -> dict[str, str]:
     """The shared secrets and the UI password: generated on first use, then read back (file mode 600)."""
     state.root.mkdir(parents=True, exist_ok=True)
-    if state.secrets_file.exists():
-        stored = json.loads(state.secrets_file.read_text(encoding="utf-8"))
-    else:
-        stored = {}
+    stored = json.loads(state.secrets_file.read_text(encoding="utf-8")) if state.secrets_file.exists() else {}
     wanted = {"jwt_secret": 48, "api_secret_key": 32, "ui_password": 12}
     missing = {name: secrets.token_urlsafe(size) for name, size in wanted.items() if not stored.get(name)}
     if missing:
         stored |= missing
-        descriptor = os.open(state.secrets_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-            json.dump(stored, out, indent=2)
-    descriptor = os.open(state.passwords_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-        json.dump({UI_USER: stored["ui_password"]}, out)
+        _write_private(state.secrets_file, stored, indent=2)
+    _write_private(state.passwords_file, {UI_USER: stored["ui_password"]})
     return stored
+
+
+def _write_private(path: Path, data: dict[str, str], **dump_options: Any) -> None:
+    """JSON into a file only its owner can read (created with mode 600)."""
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as out:
+        json.dump(data, out, **dump_options)
 
 
 def platform_environment(
@@ -201,10 +201,8 @@ def recorded_processes(state: StateDir) -> list[StartedProcess]:
 
 
 def _signal_group(pid: int, signum: int) -> None:
-    try:
+    with suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def stop_recorded(state: StateDir, grace_seconds: float = 20.0) -> list[str]:
@@ -247,10 +245,8 @@ def _stop_groups(alive: list[StartedProcess], grace_seconds: float) -> list[str]
 def _reap(processes: Iterable[StartedProcess]) -> None:
     """Collect exited children of this process (when it started them), so they stop being zombies."""
     for process in processes:
-        try:
+        with suppress(ChildProcessError):
             os.waitpid(process.pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
 
 
 def start_airflow(
@@ -317,11 +313,15 @@ class AirflowApi:
             answer = self.client.request(method, path, **kwargs)
         return answer
 
+    def listed(self, path: str, what: str, **params: Any) -> list[dict[str, Any]]:
+        """GET a list endpoint of the API: its `what` (e.g. "dags"), raising on an error status."""
+        answer = self.request("GET", path, params=params)
+        answer.raise_for_status()
+        return answer.json()[what]
+
     def dag_ids(self, tag: str | None = None) -> set[str]:
         params: dict[str, Any] = {"limit": 1000} | ({"tags": tag} if tag else {})
-        answer = self.request("GET", "/api/v2/dags", params=params)
-        answer.raise_for_status()
-        return {dag["dag_id"] for dag in answer.json()["dags"]}
+        return {dag["dag_id"] for dag in self.listed("/api/v2/dags", "dags", **params)}
 
     def wait_for_dags(self, dag_ids: Iterable[str], timeout_seconds: float = 300) -> None:
         wanted = set(dag_ids)
@@ -350,14 +350,10 @@ class AirflowApi:
         return answer.json()["dag_run_id"]
 
     def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
-        answer = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns", params={"limit": 100})
-        answer.raise_for_status()
-        return answer.json()["dag_runs"]
+        return self.listed(f"/api/v2/dags/{dag_id}/dagRuns", "dag_runs", limit=100)
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        answer = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
-        answer.raise_for_status()
-        return answer.json()["task_instances"]
+        return self.listed(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", "task_instances")
 
 
 # ------------------------------------------------------------------------- alerts received on loopback
