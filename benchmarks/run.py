@@ -47,8 +47,10 @@ def render_table(quick: bool) -> str:
     if city and city.get("dbt"):
         dbt = city["dbt"]
         plain = dbt["plain_dbt_build"]["median"]
-        for variant, label in (("one_build", "build_warehouse (one `dbt build` task)"), ("per_layer", "one task per layer"),
-                               ("per_model", "one task per model (before)")):  # fmt: skip
+        for variant, label in (("one_build", "build_warehouse (one in-process `dbt build` task)"),
+                               ("cosmos_one_build", "one Cosmos `dbt build` task (before)"),
+                               ("per_layer", "one task per layer"),
+                               ("per_model", "one Cosmos task per model (before that)")):  # fmt: skip
             if variant in dbt:
                 rows.append(
                     _row(

@@ -1,7 +1,8 @@
 """Build the dbt warehouse whenever any landing table changes.
 
-Everything dbt-specific (manifest, profile from the `epifeeds_warehouse` connection, Cosmos
-configuration, per-node results) lives in `epifeeds.warehouse`; this file only wires it to a schedule.
+Everything dbt-specific (the in-process `dbt build`, its profile from the `epifeeds_warehouse`
+connection, per-node results) lives in `epifeeds.dbt_operator` and `epifeeds.dbt_results`; this file
+only wires it to a schedule. Nothing heavy is imported at parse time (dbt, GX and psycopg load in the tasks).
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from airflow.sdk import AssetAny, dag, get_current_context, task
 
 from epifeeds.assets import LANDING_ASSETS
 from epifeeds.dag_defaults import default_args
-from epifeeds.warehouse import dbt_build_task
+from epifeeds.dbt_operator import DbtRunnerBuildOperator
 
 DOC_MD = """
 ### build_warehouse
 
-Runs the dbt project `epifeeds` (`dbt_project/`) as **one `dbt build` task** (Cosmos, dbt in-process):
+Runs the dbt project `epifeeds` (`dbt_project/`) as **one `dbt build` task** (dbt in the task's process):
 seeds, snapshots, staging (latest version of each report), intermediate models, then the marts BI
 reads, each model's tests right after it, gating its children. One task, because every dbt start-up
 costs ~2.8 s: one task per model took ~5x the build itself (`docs/performance.md`).
@@ -61,7 +62,7 @@ def build_warehouse() -> None:
 
         return run_marts_checkpoint(warehouse_dsn(), get_current_context()["run_id"])
 
-    dbt_build_task() >> validate_marts()
+    DbtRunnerBuildOperator(task_id="dbt_build") >> validate_marts()
 
 
 build_warehouse()

@@ -7,7 +7,7 @@ from datetime import datetime
 from airflow.sdk import chain, dag
 
 from epifeeds.dag_defaults import default_args
-from epifeeds.warehouse import dbt_build_task
+from epifeeds.dbt_operator import DbtRunnerBuildOperator
 
 LAYERS = {
     "seeds_and_staging": "resource_type:seed path:models/staging",
@@ -25,7 +25,12 @@ LAYERS = {
     default_args=default_args(),
 )
 def build_warehouse__per_layer() -> None:
-    chain(*(dbt_build_task(f"dbt_{layer}", select=selection) for layer, selection in LAYERS.items()))
+    chain(
+        *(
+            DbtRunnerBuildOperator(task_id=f"dbt_{layer}", select=selection)
+            for layer, selection in LAYERS.items()
+        )
+    )
 
 
 build_warehouse__per_layer()
