@@ -1,0 +1,131 @@
+"""Validation after a failed try: the slices a run changed are validated again when its validate task is
+retried, when the run is cleared and run again, and when its ingest task failed at the end and is retried.
+
+Driven through the task functions the DAGs call (`epifeeds.tasks`), on a real Postgres with real GX, with
+the warehouse given as Airflow gives it (the `epifeeds_warehouse` connection, from the environment).
+What a try must validate is read from landing, independently of the task: every report date the run
+landed rows for. A fault is planted in the database to fail the first try: a trigger that refuses the
+second GX result stored (the first slice is then validated, the second not), or that refuses one
+district's rows for one day (the ingest quarantines it and fails at the end, after landing the others).
+"""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from epifeeds import tasks
+from epifeeds.feeds.contracts import TESTING_SITE_REPORTS
+from epifeeds.feeds.registries import ingest_registries
+from epifeeds.landing.ingest_run import DeliveriesFailed
+from epifeeds.landing.schema import ensure_landing_schema
+from epifeeds.orchestration import run_time_for
+from epifeeds.quality.suites import suite_name
+from epifeeds.schedules import INGEST_TESTING_SITES_CRON, cron_local_time
+from tests.reliability.conftest import AFTER_ALL_ARRIVALS, DATES
+
+pytestmark = pytest.mark.integration
+
+RUN_AT = run_time_for(DATES[-1], cron_local_time(INGEST_TESTING_SITES_CRON))
+RUN_ID = "scheduled__retried"
+# Refuses every GX result stored after the first, while public.planted_fault exists.
+REFUSE_SECOND_GX_RUN = """
+create table public.planted_fault ();
+create function public.refuse_second() returns trigger language plpgsql as $$
+begin
+    if to_regclass('public.planted_fault') is not null
+        and exists (select from dq.check_runs where report_date is not null and suite = new.suite) then
+        raise exception 'planted fault: the database refuses this result';
+    end if;
+    return new;
+end $$;
+create trigger planted before insert on dq.check_runs for each row execute function public.refuse_second();
+"""
+REFUSE_ONE_DISTRICT = """
+create table public.planted_fault ();
+create function public.refuse_district() returns trigger language plpgsql as $$
+begin
+    if to_regclass('public.planted_fault') is not null and new.district_id = '140110'
+        and new.report_date = '2022-03-01' then
+        raise exception 'planted fault: the database refuses this row';
+    end if;
+    return new;
+end $$;
+create trigger planted before insert on landing.testing_site_reports for each row
+    execute function public.refuse_district();
+"""
+
+
+@pytest.fixture
+def platform(warehouse_dsn, tmp_path, small_sim, monkeypatch) -> str:
+    """A warehouse with the registries landed, given to the task functions as Airflow would."""
+    monkeypatch.setenv("AIRFLOW_CONN_EPIFEEDS_WAREHOUSE", warehouse_dsn)
+    monkeypatch.setenv("EPIFEEDS_ARCHIVE_URL", str(tmp_path / "archive"))
+    monkeypatch.setenv("EPIFEEDS_FILE_DROP_URL", str(small_sim / "file_drop"))
+    with psycopg.connect(warehouse_dsn) as conn:
+        ensure_landing_schema(conn)
+    ingest_registries(warehouse_dsn, str(tmp_path / "archive"), str(small_sim / "registries"), DATES[-1], AFTER_ALL_ARRIVALS)  # fmt: skip
+    return warehouse_dsn
+
+
+def plant(dsn: str, fault: str) -> None:
+    with psycopg.connect(dsn) as conn:
+        conn.execute(fault)
+
+
+def remove_fault(dsn: str) -> None:
+    with psycopg.connect(dsn) as conn:
+        conn.execute("drop table public.planted_fault")
+
+
+def landed_dates(dsn: str) -> set:
+    with psycopg.connect(dsn) as conn:
+        return {d for (d,) in conn.execute("select distinct report_date from landing.testing_site_reports")}
+
+
+def validated_dates(dsn: str) -> set:
+    """Report dates whose GX suite ran for this run and was stored."""
+    with psycopg.connect(dsn) as conn:
+        return {
+            d
+            for (d,) in conn.execute(
+                "select report_date from dq.check_runs where suite = %s and run_id = %s and feed = %s",
+                (suite_name(TESTING_SITE_REPORTS), RUN_ID, TESTING_SITE_REPORTS.feed),
+            )
+        }
+
+
+def fail_the_first_validate(dsn: str) -> dict:
+    landed = tasks.ingest_testing_sites_for_run(RUN_AT)
+    plant(dsn, REFUSE_SECOND_GX_RUN)
+    with pytest.raises(psycopg.errors.RaiseException, match="planted fault"):
+        tasks.validate_changed_slices(landed["deliveries"], RUN_ID, RUN_AT)
+    assert len(validated_dates(dsn)) == 1, "the first try validated one slice before it failed"
+    remove_fault(dsn)
+    return landed
+
+
+def test_a_retried_validate_task_validates_every_changed_slice(platform):
+    landed = fail_the_first_validate(platform)
+    tasks.validate_changed_slices(landed["deliveries"], RUN_ID, RUN_AT)  # the retry: the same XCom
+    assert validated_dates(platform) == landed_dates(platform) == set(DATES)
+
+
+@pytest.mark.xfail(strict=True, reason="a rerun's ingest returns no deliveries for slices already landed")
+def test_a_cleared_run_validates_what_its_first_try_landed(platform):
+    fail_the_first_validate(platform)
+    landed = tasks.ingest_testing_sites_for_run(RUN_AT)  # cleared: the ingest runs again, finds repeats
+    tasks.validate_changed_slices(landed["deliveries"], RUN_ID, RUN_AT)
+    assert validated_dates(platform) == landed_dates(platform) == set(DATES)
+
+
+@pytest.mark.xfail(strict=True, reason="the failed ingest's deliveries never reach validate")
+def test_a_retried_ingest_task_has_everything_it_landed_validated(platform):
+    plant(platform, REFUSE_ONE_DISTRICT)
+    with pytest.raises(DeliveriesFailed, match="planted fault"):  # 19 of 20 files land; no XCom
+        tasks.ingest_testing_sites_for_run(RUN_AT)
+    remove_fault(platform)
+    landed = tasks.ingest_testing_sites_for_run(RUN_AT)  # the retry lands the refused file
+    assert [d["report_date"] for d in landed["deliveries"]] == [str(DATES[0])]
+    tasks.validate_changed_slices(landed["deliveries"], RUN_ID, RUN_AT)
+    assert validated_dates(platform) == landed_dates(platform) == set(DATES)
