@@ -30,8 +30,8 @@ from epifeeds.feeds.names import DistrictRoster, load_district_roster
 from epifeeds.feeds.parsing import DUPLICATE_ROW_REASON
 from epifeeds.quality.completeness import load_reporting_calendar
 from epifeeds.quality.district_history import cumulative_checks, cumulative_summary
-from epifeeds.quality.findings import Checked, Finding, judged, record_findings
-from epifeeds.quality.results import CheckResult, store_check_run
+from epifeeds.quality.findings import Checked, Finding, judged, record_run
+from epifeeds.quality.results import CheckResult
 
 SUITE = "bulletin_import"
 MEASURES_FEED = BULLETIN_MEASURES.feed
@@ -339,15 +339,5 @@ def check_bulletin(
     checked += check_measure_pairs(series, dates, roster)
     checked += check_series_completeness(conn, city_id, roster, dates)
     checked += check_bulletin_rejects(conn, imported)
-    record_findings(conn, checked, as_of)
-    results = [result for result, _ in checked]
-    store_check_run(
-        conn,
-        suite=SUITE,
-        feed=MEASURES_FEED,
-        report_date=None,
-        run_id=run_id,
-        results=results,
-        statistics={"file": imported.file_name, "city": city_id, "from": str(dates[0]), "to": str(dates[-1])},
-    )
-    return results
+    statistics = {"file": imported.file_name, "city": city_id, "from": str(dates[0]), "to": str(dates[-1])}
+    return record_run(conn, SUITE, MEASURES_FEED, run_id, checked, as_of, statistics=statistics)

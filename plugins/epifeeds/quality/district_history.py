@@ -17,8 +17,8 @@ import psycopg
 from epifeeds.feeds.contracts import DISTRICT_REPORTS
 from epifeeds.feeds.names import DistrictRoster, load_district_roster
 from epifeeds.quality.district_rules import latest_reports
-from epifeeds.quality.findings import Checked, judged, record_findings, rows_of
-from epifeeds.quality.results import CheckResult, store_check_run
+from epifeeds.quality.findings import Checked, judged, record_run, rows_of
+from epifeeds.quality.results import CheckResult
 
 SUITE = "district_history"
 FEED = DISTRICT_REPORTS.feed
@@ -159,15 +159,5 @@ def check_district_history(
     reports = {k: v for k, v in latest_reports(conn, with_previous).items()}
     checked = [(r, f) for r, f in check_cumulatives(reports, roster) if r.report_date in dates]
     checked += check_revisions(conn, dates, roster)
-    record_findings(conn, checked, as_of)
-    results = [result for result, _ in checked]
-    store_check_run(
-        conn,
-        suite=SUITE,
-        feed=FEED,
-        report_date=None,
-        run_id=run_id,
-        results=results,
-        statistics={"report_dates": [d.isoformat() for d in dates]},
-    )
-    return results
+    statistics = {"report_dates": [d.isoformat() for d in dates]}
+    return record_run(conn, SUITE, FEED, run_id, checked, as_of, statistics=statistics)

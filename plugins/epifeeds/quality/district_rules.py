@@ -25,7 +25,7 @@ import psycopg
 
 from epifeeds.feeds.contracts import DISTRICT_REPORTS
 from epifeeds.feeds.names import District, DistrictRoster, load_district_roster
-from epifeeds.quality.findings import Checked, Finding, judged, not_evaluable, record_rule_run, rows_of
+from epifeeds.quality.findings import Checked, Finding, judged, not_evaluable, record_run, rows_of
 from epifeeds.quality.results import CheckResult
 
 SUITE = "district_rules"
@@ -230,4 +230,6 @@ def check_district_rules(
     checked = check_positives_identity(reports, roster) + check_city_reconciliation(
         reports, roster, dates, tolerance
     )
-    return record_rule_run(conn, SUITE, FEED, dates, run_id, checked, as_of, tolerance=tolerance)
+    return record_run(
+        conn, SUITE, FEED, run_id, checked, as_of, dates=dates, statistics={"tolerance": tolerance}
+    )

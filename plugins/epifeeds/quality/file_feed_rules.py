@@ -39,7 +39,7 @@ from epifeeds.quality.file_feed_bounds import (
     r2_allowed_difference,
     report_window,
 )
-from epifeeds.quality.findings import record_rule_run
+from epifeeds.quality.findings import record_run
 from epifeeds.quality.hotel_rows import HOTELS, check_hotel_rows
 from epifeeds.quality.plausibility import check_plausibility
 from epifeeds.quality.reconciliations import check_sites_against_districts, check_transfers_against_check_ins
@@ -93,6 +93,7 @@ def check_file_feed_rules(
         return results
     for feed in [f for f in FEED_GROUPS if f in set(feeds)]:
         checked = [pair for rule in RULES_OF[feed] for pair in rule(conn, dates)]
-        results += record_rule_run(conn, SUITE, feed, dates, run_id, checked, as_of, tolerances=TOLERANCES)
+        statistics = {"tolerances": TOLERANCES}
+        results += record_run(conn, SUITE, feed, run_id, checked, as_of, dates=dates, statistics=statistics)
         results += check_plausibility(conn, feed, dates, run_id, as_of)  # P1 (hotels), P2 (sites)
     return results

@@ -2,7 +2,7 @@
 
 `Finding` is that row for both sides: a rule writes one (key to details), the alerts read open ones back
 (with their id, status and first sighting). `judged` and `not_evaluable` turn a check's outcome into the
-(result, finding) pair every rule returns; `record_rule_run` stores such a run.
+(result, finding) pair every rule returns; `record_run` stores a run of them.
 """
 
 from __future__ import annotations
@@ -181,33 +181,39 @@ def group_findings(findings: list[dict]) -> list[dict]:
     return list(groups.values())
 
 
-def record_rule_run(
+def record_run(
     conn: psycopg.Connection,
     suite: str,
     feed: str,
-    dates: list[date],
     run_id: str,
     checked: Checked,
     as_of: datetime,
-    **statistics: Any,
+    *,
+    report_date: date | None = None,
+    dates: list[date] | None = None,
+    statistics: dict[str, Any] | None = None,
 ) -> list[CheckResult]:
-    """Record a rule run's findings, then the run and its results (a resolution-only pair is not a result);
-    the statistics count the outcomes and findings, plus any given (the tolerances used)."""
+    """Record a run's findings, then the run and its results (a pair that only resolves a finding is no
+    result of the run). Given the report `dates` of a rule run, the run is of that date when there is one,
+    and its statistics list the dates and count the outcomes and the findings, before any given ones."""
     opened, resolved = record_findings(conn, checked, as_of)
-    results = [result for result, _ in checked if not (result.observed or {}).get("resolved")]
-    store_check_run(
-        conn,
-        suite=suite,
-        feed=feed,
-        report_date=dates[0] if len(dates) == 1 else None,
-        run_id=run_id,
-        results=results,
-        statistics={
+    results = [r for r, _ in checked if not (isinstance(r.observed, dict) and r.observed.get("resolved"))]
+    if dates is not None:
+        report_date = dates[0] if len(dates) == 1 else None
+        statistics = {
             "report_dates": [d.isoformat() for d in dates],
             "results": status_counts(results),
             "findings_opened_or_refreshed": opened,
             "findings_resolved": resolved,
-            **statistics,
-        },
+            **(statistics or {}),
+        }
+    store_check_run(
+        conn,
+        suite=suite,
+        feed=feed,
+        report_date=report_date,
+        run_id=run_id,
+        results=results,
+        statistics=statistics,
     )
     return results

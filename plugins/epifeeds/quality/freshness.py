@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from epifeeds.quality.completeness import feed_expected_on
-from epifeeds.quality.findings import Checked, judged, record_findings
-from epifeeds.quality.results import CheckResult, store_check_run
+from epifeeds.quality.findings import Checked, judged, record_run
+from epifeeds.quality.results import CheckResult
 from epifeeds.settings import REPORT_TIMEZONE
 
 
@@ -84,7 +84,4 @@ def check_feed_freshness(conn: psycopg.Connection, as_of: datetime, run_id: str)
                 details=observed | expected, observed=observed, expected=expected,
             )
         )  # fmt: skip
-    record_findings(conn, checked, as_of)
-    results = [r for r, _ in checked]
-    store_check_run(conn, suite="freshness", feed="*", report_date=today, run_id=run_id, results=results)
-    return results
+    return record_run(conn, "freshness", "*", run_id, checked, as_of, report_date=today)

@@ -18,8 +18,8 @@ from datetime import date, datetime, timedelta
 import psycopg
 
 from epifeeds.feeds.parsing import DUPLICATE_ROW_REASON, TRUNCATED_FILE_REASON
-from epifeeds.quality.findings import Checked, judged, record_findings, rows_of
-from epifeeds.quality.results import CheckResult, store_check_run
+from epifeeds.quality.findings import Checked, judged, record_run, rows_of
+from epifeeds.quality.results import CheckResult
 
 SUITE = "landing_rejects"
 
@@ -89,10 +89,7 @@ def check_rejects(
         for day in clean_days
     ]
     _resolve_corrected(conn, feed, report_dates, {f.key for _, f in checked if f}, as_of)
-    record_findings(conn, checked, as_of)
-    results = [r for r, _ in checked]
-    store_check_run(conn, suite=SUITE, feed=feed, report_date=None, run_id=run_id, results=results)
-    return results
+    return record_run(conn, SUITE, feed, run_id, checked, as_of)
 
 
 def _resolve_corrected(
@@ -168,7 +165,4 @@ def check_delivery_volume(
                     observed=observed, expected={"min_share_of_median": LOW_VOLUME_SHARE},
                 )
             )  # fmt: skip
-    record_findings(conn, checked, as_of)
-    results = [r for r, _ in checked]
-    store_check_run(conn, suite=VOLUME_SUITE, feed=feed, report_date=None, run_id=run_id, results=results)
-    return results
+    return record_run(conn, VOLUME_SUITE, feed, run_id, checked, as_of)

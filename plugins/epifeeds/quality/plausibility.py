@@ -22,8 +22,8 @@ from datetime import date, datetime, timedelta
 
 import psycopg
 
-from epifeeds.quality.findings import Checked, Finding, judged, record_findings, rows_of
-from epifeeds.quality.results import CheckResult, store_check_run
+from epifeeds.quality.findings import Checked, Finding, judged, record_run, rows_of
+from epifeeds.quality.results import CheckResult
 
 SUITE = "plausibility"
 GUESTS_PER_ROOM = 2
@@ -300,7 +300,4 @@ def check_plausibility(
     ]
     if not checked:
         return []
-    record_findings(conn, checked, as_of)
-    results = [r for r, _ in checked]
-    store_check_run(conn, suite=SUITE, feed=feed, report_date=None, run_id=run_id, results=results)
-    return results
+    return record_run(conn, SUITE, feed, run_id, checked, as_of)

@@ -25,8 +25,8 @@ import psycopg
 
 from epifeeds.feeds.contracts import CONTRACTS, FeedContract
 from epifeeds.feeds.names import normalise_label
-from epifeeds.quality.findings import Finding, judged, record_findings
-from epifeeds.quality.results import CheckResult, store_check_run
+from epifeeds.quality.findings import Finding, judged, record_run
+from epifeeds.quality.results import CheckResult
 
 SUITE = "schema_drift"
 LIKELY_MATCH_RATIO = 0.5  # how alike an unknown label and a column's spelling must be to be named
@@ -118,7 +118,4 @@ def check_headers(
     checked = [pair for d in deliveries if d.get("header") for pair in check_delivery(d)]
     if not checked:
         return []
-    record_findings(conn, checked, as_of)
-    results = [r for r, _ in checked]
-    store_check_run(conn, suite=SUITE, feed=results[0].feed, report_date=None, run_id=run_id, results=results)
-    return results
+    return record_run(conn, SUITE, checked[0][0].feed, run_id, checked, as_of)
