@@ -11,15 +11,15 @@ With no channel configured it only logs a warning, so it never fails a DAG.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any
 
 from epifeeds.alerts.airflow_failures import failure_notifier
+from epifeeds.settings import load_settings
 
 
 def task_timeout() -> timedelta:
-    return timedelta(minutes=float(os.environ.get("EPIFEEDS_TASK_TIMEOUT_MINUTES") or 30))
+    return timedelta(minutes=load_settings().task_timeout_minutes)  # validated: a bad value fails at parse
 
 
 def default_args(

@@ -54,6 +54,7 @@ class Settings:
     file_drop_url: str
     registry_url: str
     file_drop_lookback_days: int
+    task_timeout_minutes: float  # every DAG task's execution_timeout (dag_defaults)
 
     @property
     def admin_dsn(self) -> str:
@@ -91,6 +92,7 @@ class _Environment(BaseSettings):
     file_drop_url: str = ""
     registry_url: str = ""
     file_drop_lookback_days: int = Field(3, ge=0, le=60)
+    task_timeout_minutes: float = Field(30, gt=0)
     # Read by their own modules; validated here so that a bad value fails at start, not mid-run.
     alert_suppression_minutes: int = Field(360, ge=0)
     revision_threshold_pct: float = Field(1, ge=0)
@@ -146,4 +148,5 @@ def load_settings() -> Settings:
         # The registries sit next to the file drop unless placed elsewhere (the simulator's layout).
         registry_url=env.registry_url or file_drop.rstrip("/").rsplit("/", 1)[0] + "/registries",
         file_drop_lookback_days=env.file_drop_lookback_days,
+        task_timeout_minutes=env.task_timeout_minutes,
     )

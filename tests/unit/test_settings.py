@@ -38,6 +38,7 @@ def test_an_empty_variable_means_the_default(monkeypatch: pytest.MonkeyPatch) ->
         ("EPIFEEDS_FILE_DROP_LOOKBACK_DAYS", "three"),
         ("EPIFEEDS_LOW_VOLUME_PCT", "150"),
         ("EPIFEEDS_ALERT_SUPPRESSION_MINUTES", "6h"),
+        ("EPIFEEDS_TASK_TIMEOUT_MINUTES", "0"),
     ],
 )
 def test_a_bad_value_fails_naming_its_variable(
