@@ -51,3 +51,15 @@
         {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
+
+{#
+    The rows of `relation` an incremental model keyed by report date reads: all of them on a full
+    build, else those of the report dates in its window (report_dates_to_rebuild). Taking both
+    relations as arguments, it makes dbt record them as the model's parents at parse time.
+#}
+{% macro report_rows_to_rebuild(relation, report_versions) -%}
+    select * from {{ relation }}
+    {%- if is_incremental() %}
+        where {{ report_dates_to_rebuild(report_versions) }}
+    {%- endif %}
+{%- endmacro %}

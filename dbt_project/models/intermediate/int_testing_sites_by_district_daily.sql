@@ -4,16 +4,13 @@
 -- dbt_project.yml): only the report dates in the window of report_dates_to_rebuild are re-aggregated,
 -- so the site feed's history is not re-ranked on every build.
 
--- depends_on: {{ ref('stg_testing_sites__report_versions') }}
-
 with
 
 site_reports as (
 
-    select * from {{ ref('stg_testing_sites__daily_reports') }}
-    {% if is_incremental() %}
-        where {{ report_dates_to_rebuild(ref('stg_testing_sites__report_versions')) }}
-    {% endif %}
+    {{ report_rows_to_rebuild(
+        ref('stg_testing_sites__daily_reports'), ref('stg_testing_sites__report_versions')
+    ) }}
 
 ),
 

@@ -6,16 +6,13 @@
 -- The window is resolved before the query runs (macro report_dates_to_rebuild), so only those dates'
 -- versions are ranked in landing: a build's work follows the new data, not the history.
 
--- depends_on: {{ ref('stg_testing_sites__report_versions') }}
-
 with
 
 daily_reports as (
 
-    select * from {{ ref('stg_testing_sites__daily_reports') }}
-    {% if is_incremental() %}
-        where {{ report_dates_to_rebuild(ref('stg_testing_sites__report_versions')) }}
-    {% endif %}
+    {{ report_rows_to_rebuild(
+        ref('stg_testing_sites__daily_reports'), ref('stg_testing_sites__report_versions')
+    ) }}
 
 ),
 
