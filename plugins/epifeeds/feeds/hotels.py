@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-import psycopg
-
 from epifeeds.feeds.contracts import HOTEL_CHECK_INS, HOTEL_REPORTS, ISOLATION_HOTELS
-from epifeeds.feeds.file_drop import FileDrop
+from epifeeds.feeds.drop_ingest import DropFeed, DropRun, ingest_drop_files
+from epifeeds.feeds.file_drop import DropFile
 from epifeeds.feeds.limits import check_json
-from epifeeds.feeds.names import DistrictRoster, load_district_roster, normalise_label
+from epifeeds.feeds.names import DistrictRoster, normalise_label
 from epifeeds.feeds.parsing import Reject, UnreadablePayload
 from epifeeds.feeds.records import (
     FileParseResult,
@@ -28,18 +27,13 @@ from epifeeds.feeds.records import (
     RegisteredReporter,
     clean_id,
     header_report,
-    load_registered,
     local_date,
     map_header,
-    outcome_record,
     require_columns,
     typed_value,
 )
 from epifeeds.feeds.tabular import HeaderCell, decode_text, is_totals_row, read_xlsx_table
 from epifeeds.feeds.values import ValueProblem
-from epifeeds.landing.ingest_run import IngestRun
-from epifeeds.landing.loader import Delivery
-from epifeeds.landing.schema import ensure_landing_schema
 
 DROP_FOLDER = "hotel_reports"
 
@@ -279,54 +273,38 @@ def _check_in(hotel_id: str, day: date, district_id: str, label: str | None, cou
     }
 
 
+def _land_hotel_file(context: DropRun, drop_file: DropFile) -> None:
+    payload = context.drop.read(drop_file)
+    cache: dict[str, HotelParse] = {}
+
+    def parse_once(raw: bytes) -> HotelParse:
+        if "parsed" not in cache:
+            cache["parsed"] = parse_hotel_report(
+                raw,
+                file_format=drop_file.file_format,
+                hotel_label=drop_file.reporter_label,
+                report_date=drop_file.report_date,
+                received_at=drop_file.arrived_at,
+                hotels=context.registered,
+                roster=context.roster,
+            )
+        return cache["parsed"]
+
+    reporter = clean_id(drop_file.reporter_label)
+    for contract, pick in ((HOTEL_REPORTS, "reports"), (HOTEL_CHECK_INS, "check_ins")):
+        record = context.land(
+            contract, reporter, drop_file, payload, lambda raw, pick=pick: getattr(parse_once(raw), pick)
+        )
+        header = cache["parsed"].reports.header if "parsed" in cache and pick == "reports" else None
+        if record is not None and header:
+            record["header"] = header.as_dict()
+
+
+HOTEL_DROP = DropFeed(DROP_FOLDER, HOTEL_REPORTS.feed, ISOLATION_HOTELS, _land_hotel_file, slices_per_file=2)
+
+
 def ingest_hotel_reports(
     warehouse_dsn: str, archive_url: str, drop_url: str, report_dates: list[date], as_of: datetime
 ) -> dict[str, Any]:
     """Take every hotel file for the report dates that had arrived by `as_of` and is new; land both slices."""
-    roster = load_district_roster()
-    drop = FileDrop(drop_url)
-    drop.check_reachable(HOTEL_REPORTS.feed)
-    files = drop.files_for(DROP_FOLDER, report_dates, arrived_by=as_of)
-    deliveries, repeats = [], 0
-    with psycopg.connect(warehouse_dsn, autocommit=True) as conn:  # one transaction per delivery
-        ensure_landing_schema(conn)
-        hotels = load_registered(conn, ISOLATION_HOTELS)
-        run = IngestRun(conn, archive_url, as_of)
-        for drop_file in files:
-            payload = drop.read(drop_file)
-            cache: dict[str, HotelParse] = {}
-
-            def parse_once(raw: bytes, f=drop_file, cache=cache) -> HotelParse:
-                if "parsed" not in cache:
-                    cache["parsed"] = parse_hotel_report(
-                        raw,
-                        file_format=f.file_format,
-                        hotel_label=f.reporter_label,
-                        report_date=f.report_date,
-                        received_at=f.arrived_at,
-                        hotels=hotels,
-                        roster=roster,
-                    )
-                return cache["parsed"]
-
-            reporter = clean_id(drop_file.reporter_label)
-            for contract, pick in ((HOTEL_REPORTS, "reports"), (HOTEL_CHECK_INS, "check_ins")):
-                delivery = Delivery(
-                    contract.feed,
-                    reporter,
-                    drop_file.report_date,
-                    drop_file.uri,
-                    payload,
-                    drop_file.arrived_at,
-                )
-                outcome = run.land(contract, delivery, lambda raw, pick=pick: getattr(parse_once(raw), pick))
-                if outcome.is_repeat:
-                    repeats += 1
-                    continue
-                record = outcome_record(
-                    contract.feed, reporter, drop_file.report_date, drop_file.uri, outcome
-                )
-                header = cache["parsed"].reports.header if "parsed" in cache and pick == "reports" else None
-                deliveries.append(record | ({"header": header.as_dict()} if header else {}))
-        run.finish()  # findings and alerts for what was quarantined; fails, with the list, on load errors
-    return {"deliveries": deliveries, "files_seen": len(files), "files_already_taken": repeats // 2}
+    return ingest_drop_files(HOTEL_DROP, warehouse_dsn, archive_url, drop_url, report_dates, as_of)

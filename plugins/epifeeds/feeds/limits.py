@@ -17,9 +17,9 @@ from __future__ import annotations
 import os
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from itertools import accumulate
-from xml.etree.ElementTree import iterparse
 
 from epifeeds.feeds.parsing import UnreadablePayload
 
@@ -89,10 +89,7 @@ def _cell(reference: str) -> tuple[int, int]:
     if not found:
         raise FileTooLarge(f"the workbook holds a malformed cell reference {reference[:30]!r}")
     letters, row = found.groups()
-    column = 0
-    for letter in letters:
-        column = column * 26 + ord(letter) - 64
-    return int(row), column
+    return int(row), _column_number(letters)
 
 
 def range_cells(reference: str) -> int:
@@ -102,7 +99,17 @@ def range_cells(reference: str) -> int:
     return (abs(row2 - row1) + 1) * (abs(col2 - col1) + 1)
 
 
-def check_xlsx(payload: bytes, limits: Limits | None = None) -> None:
+@dataclass(frozen=True)
+class XlsxScan:
+    """What the limits check saw in a workbook's XML, for the reader: the grid each sheet spans (cells
+    and merged ranges, as openpyxl fills it) and whether something only openpyxl reads as openpyxl does
+    is there (error cells, _xHHHH_ escapes, phonetic runs, the 1904 date system)."""
+
+    shapes: dict[str, tuple[int, int]]  # sheet XML path -> (rows, columns)
+    needs_openpyxl: bool = False
+
+
+def check_xlsx(payload: bytes, limits: Limits | None = None) -> XlsxScan:
     """Size, inflated size, cells and merged ranges of every sheet, read from the XML without building it."""
     limits = limits or load_limits()
     check_file_size(payload, "XLSX file", limits)
@@ -111,7 +118,7 @@ def check_xlsx(payload: bytes, limits: Limits | None = None) -> None:
     try:
         archive = zipfile.ZipFile(io.BytesIO(payload))
     except (zipfile.BadZipFile, ValueError, OSError):
-        return  # not a zip: the reader says so in its own words
+        return XlsxScan({})  # not a zip: the reader says so in its own words
     with archive:
         members = archive.infolist()
         inflated = sum(member.file_size for member in members)
@@ -120,54 +127,129 @@ def check_xlsx(payload: bytes, limits: Limits | None = None) -> None:
                 f"the XLSX file inflates to {inflated / 1e6:.0f} MB ({len(payload) / 1e3:.0f} KB packed), above "
                 f"{limits.max_xlsx_uncompressed_bytes / 1e6:.0f} MB: refused as a zip bomb"
             )
+        shapes, special = {}, False
         for member in members:
-            if member.filename.startswith("xl/worksheets/") and member.filename.endswith(".xml"):
-                _check_sheet(archive, member.filename, limits)
+            name = member.filename
+            if name.startswith("xl/worksheets/") and name.endswith(".xml"):
+                shape, odd = _check_sheet(archive, name, limits)
+                shapes[name], special = shape, special or odd
+            elif name in ("xl/sharedStrings.xml", "xl/workbook.xml"):
+                special = special or _scan_member(archive, name, _OPENPYXL_ONLY_TEXT)
+        return XlsxScan(shapes, special)
 
 
-def _check_sheet(archive: zipfile.ZipFile, name: str, limits: Limits) -> None:
-    """Cells, rows, the bounding box the reader will fill (one cell at XFD1048576 makes a grid of 17
-    billion) and every merged range of one sheet."""
-    cells = rows = last_row = last_column = 0
-    sheet = name.rsplit("/", 1)[-1]
+# A sheet's XML, scanned with compiled patterns in pieces (C speed, bounded memory) rather than parsed.
+_TAG = rb"<(?:[\w.-]+:)?"
+_CELL_TAG = re.compile(_TAG + rb"c[\s/>]")
+_CELL_REF_ATTR = re.compile(_TAG + rb"c\s[^>]*?\br=\"([^\"]*)\"")
+_ROW_TAG = re.compile(_TAG + rb"row[\s/>]")
+_MERGE_REF = re.compile(_TAG + rb"mergeCell\s[^>]*?\bref=\"([^\"]*)\"")
+_WELL_FORMED_REFS = re.compile(rb"(?:\$?[A-Z]{1,3}\$?\d{1,7} )*")
+_REF_COLUMNS, _REF_ROWS = re.compile(rb"([A-Z]{1,3})\$?\d"), re.compile(rb"(\d+) ")
+_ERROR_CELL = re.compile(_TAG + rb"c\s[^>]*?\bt=\"e\"")
+_OPENPYXL_ONLY_TEXT = re.compile(rb"_x[0-9A-Fa-f]{4}_|<(?:[\w.-]+:)?rPh[\s>]|date1904=\"(?:1|true)\"")
+_PIECE = 1 << 20
+_LONGEST_ELEMENT = 16 << 20
+
+
+def _pieces(archive: zipfile.ZipFile, name: str):
+    """The member in pieces that each end before a '<' (no tag is cut in two)."""
+    carry = b""
+    with archive.open(name) as stream:
+        while chunk := stream.read(_PIECE):
+            data = carry + chunk
+            cut = data.rfind(b"<")
+            if cut <= 0:  # one element longer than a piece: keep reading it whole, within a bound
+                if len(data) > _LONGEST_ELEMENT:
+                    raise FileTooLarge(f"{name} holds an XML element longer than {_LONGEST_ELEMENT} bytes")
+                carry = data
+                continue
+            carry = data[cut:]
+            yield data[:cut]
+    if carry:
+        yield carry
+
+
+def _scan_member(archive: zipfile.ZipFile, name: str, pattern: re.Pattern[bytes]) -> bool:
     try:
-        with archive.open(name) as stream:
-            for _, element in iterparse(stream, events=("end",)):
-                tag = element.tag.rsplit("}", 1)[-1]
-                if tag == "c":
-                    cells += 1
-                    if reference := element.get("r"):
-                        row, column = _cell(reference)
-                        last_row, last_column = max(last_row, row), max(last_column, column)
-                    if cells > limits.max_xlsx_cells:
-                        raise FileTooLarge(
-                            f"sheet {sheet} of the XLSX file has more than {limits.max_xlsx_cells} cells "
-                            "(EPIFEEDS_MAX_XLSX_CELLS)"
-                        )
-                elif tag == "row":
-                    rows += 1
-                    check_row_count(rows, f"XLSX sheet {sheet}", limits)
-                    element.clear()
-                elif tag == "mergeCell":
-                    reference = element.get("ref", "")
-                    covered = range_cells(reference)
-                    for corner in reference.split(":"):
-                        row, column = _cell(corner)
-                        last_row, last_column = max(last_row, row), max(last_column, column)
-                    if covered > limits.max_merged_cells:
-                        raise FileTooLarge(
-                            f"sheet {sheet} of the XLSX file merges {reference} ({covered} cells), above the "
-                            f"limit of {limits.max_merged_cells} cells per merged range "
-                            "(EPIFEEDS_MAX_MERGED_CELLS): ask the sender to unmerge the cells and save it again"
-                        )
-    except (SyntaxError, zipfile.BadZipFile, EOFError, OSError, RuntimeError):
-        return  # a broken sheet: the reader reports it as unreadable
-    if last_row * last_column > limits.max_xlsx_cells:
+        return any(pattern.search(piece) for piece in _pieces(archive, name))
+    except (zipfile.BadZipFile, EOFError, OSError, RuntimeError, zlib.error):
+        return False
+
+
+@dataclass
+class _SheetTally:
+    sheet: str
+    limits: Limits
+    cells: int = 0
+    rows: int = 0
+    last_row: int = 0
+    last_column: int = 0
+    odd: bool = False
+
+    def add(self, piece: bytes) -> None:
+        self.cells += len(_CELL_TAG.findall(piece))
+        if self.cells > self.limits.max_xlsx_cells:
+            raise FileTooLarge(
+                f"sheet {self.sheet} of the XLSX file has more than {self.limits.max_xlsx_cells} cells "
+                "(EPIFEEDS_MAX_XLSX_CELLS)"
+            )
+        self.rows += len(_ROW_TAG.findall(piece))
+        check_row_count(self.rows, f"XLSX sheet {self.sheet}", self.limits)
+        self._extend(_CELL_REF_ATTR.findall(piece))
+        for reference in _MERGE_REF.findall(piece):
+            self._merged(reference.decode("ascii", "replace"))
+        self.odd = self.odd or bool(_ERROR_CELL.search(piece) or _OPENPYXL_ONLY_TEXT.search(piece))
+
+    def _extend(self, references: list[bytes]) -> None:
+        if not references:
+            return
+        joined = b" ".join(references).upper() + b" "
+        if not _WELL_FORMED_REFS.fullmatch(joined):
+            bad = next(r for r in references if not _WELL_FORMED_REFS.fullmatch(r.upper() + b" "))
+            raise FileTooLarge(
+                f"the workbook holds a malformed cell reference {bad[:30].decode('ascii', 'replace')!r}"
+            )
+        columns = {_column_number(letters.decode()) for letters in set(_REF_COLUMNS.findall(joined))}
+        self.last_column = max(self.last_column, *columns)
+        self.last_row = max(self.last_row, *map(int, _REF_ROWS.findall(joined)))
+
+    def _merged(self, reference: str) -> None:
+        covered = range_cells(reference)
+        for corner in reference.split(":"):
+            row, column = _cell(corner)
+            self.last_row, self.last_column = max(self.last_row, row), max(self.last_column, column)
+        if covered > self.limits.max_merged_cells:
+            raise FileTooLarge(
+                f"sheet {self.sheet} of the XLSX file merges {reference} ({covered} cells), above the "
+                f"limit of {self.limits.max_merged_cells} cells per merged range "
+                "(EPIFEEDS_MAX_MERGED_CELLS): ask the sender to unmerge the cells and save it again"
+            )
+
+
+def _column_number(letters: str) -> int:
+    column = 0
+    for letter in letters:
+        column = column * 26 + ord(letter) - 64
+    return column
+
+
+def _check_sheet(archive: zipfile.ZipFile, name: str, limits: Limits) -> tuple[tuple[int, int], bool]:
+    """Cells, rows, the bounding box the reader will fill (one cell at XFD1048576 makes a grid of 17
+    billion) and every merged range of one sheet; returns the box and whether openpyxl must read it."""
+    tally = _SheetTally(name.rsplit("/", 1)[-1], limits)
+    try:
+        for piece in _pieces(archive, name):
+            tally.add(piece)
+    except (zipfile.BadZipFile, EOFError, OSError, RuntimeError, zlib.error):
+        return (0, 0), False  # a broken sheet: the reader reports it as unreadable
+    if tally.last_row * tally.last_column > limits.max_xlsx_cells:
         raise FileTooLarge(
-            f"sheet {sheet} of the XLSX file spans {last_row} rows by {last_column} columns, a grid above the "
-            f"limit of {limits.max_xlsx_cells} cells (EPIFEEDS_MAX_XLSX_CELLS): ask the sender to clear the "
-            "cells far from the table and save it again"
+            f"sheet {tally.sheet} of the XLSX file spans {tally.last_row} rows by {tally.last_column} columns, a "
+            f"grid above the limit of {limits.max_xlsx_cells} cells (EPIFEEDS_MAX_XLSX_CELLS): ask the sender to "
+            "clear the cells far from the table and save it again"
         )
+    return (tally.last_row, tally.last_column), tally.odd
 
 
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from epifeeds.feeds.contracts import FeedContract
 from epifeeds.feeds.names import DistrictRoster, normalise_label
-from epifeeds.feeds.values import ValueProblem, parse_count, parse_date, parse_text, parse_timestamp
+from epifeeds.feeds.values import ValueProblem, parse_date, typed
 
 # How a reject's reason begins when the problem is the delivery, not a value (the checks classify by it).
 DUPLICATE_ROW_REASON = "duplicate"  # "duplicate record/row/report for ..."
@@ -39,16 +40,10 @@ class ParseResult:
     def rows_read(self) -> int:
         return len(self.rows) + len(self.rejects)
 
-
-def _typed(contract: FeedContract, name: str, value: object) -> object:
-    column = contract.column(name)
-    if column.pg_type == "integer":
-        return parse_count(value, column.upper_bound)
-    if column.pg_type == "date":
-        return parse_date(value)
-    if column.pg_type == "timestamptz":
-        return parse_timestamp(value)
-    return parse_text(value, column.max_length)
+    def chunks(self) -> Iterator[ParseResult]:
+        """The rows and rejects in pieces, for the loader to land one after the other; a parse held whole
+        is one piece. A streamed parse (records.StreamedFileParse) reads its file as the pieces are taken."""
+        yield self
 
 
 def parse_district_records(
@@ -111,10 +106,7 @@ def _typed_district_row(
     for column in contract.columns:
         if column.name == "district_id":
             continue
-        try:
-            value = _typed(contract, column.name, fields.get(column.name))
-        except ValueProblem as problem:
-            raise ValueProblem(f"field {column.name!r}: {problem}") from None
+        value = typed(column, fields.get(column.name))  # raises ValueProblem naming the field
         if value is None and column.required:
             raise ValueProblem(f"required field {column.name!r} is missing or blank")
         row[column.name] = value

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -21,9 +21,7 @@ from epifeeds.feeds.values import (
     ValueProblem,
     control_characters_in,
     parse_count,
-    parse_date,
-    parse_text,
-    parse_timestamp,
+    typed,
 )
 from epifeeds.settings import REPORT_TIMEZONE
 
@@ -76,6 +74,34 @@ class FileParseResult(ParseResult):
     header: HeaderReport | None = None  # what the header had against the contract (rule S1 reads it)
 
 
+class StreamedFileParse(FileParseResult):
+    """A file's parse whose rows are read as its pieces are taken, so a large file is never held whole:
+    the loader takes `chunks()` once; `collect()` gathers every piece for everyone else. Notes found on the
+    way (a totals row, blank rows) are complete once the pieces have all been taken."""
+
+    def __init__(self, notes: list[str], header: HeaderReport | None) -> None:
+        super().__init__(notes=notes, header=header)
+        self.pieces: Iterator[ParseResult] = iter(())
+        self._taken = 0
+
+    @property
+    def rows_read(self) -> int:
+        return self._taken + len(self.rows) + len(self.rejects)
+
+    def chunks(self) -> Iterator[ParseResult]:
+        if self.rows or self.rejects:  # gathered already (`collect`)
+            yield ParseResult(self.rows, self.rejects)
+        for piece in self.pieces:
+            self._taken += piece.rows_read
+            yield piece
+
+    def collect(self) -> StreamedFileParse:
+        for piece in self.pieces:
+            self.rows.extend(piece.rows)
+            self.rejects.extend(piece.rejects)
+        return self
+
+
 class RegistryMissing(RuntimeError):
     """A report feed cannot check its reporters because their registry has never been landed."""
 
@@ -108,23 +134,27 @@ def clean_id(value: object) -> str:
 
 
 MAX_ID_LENGTH = 64
+_CLEAN_ID = re.compile(r"[0-9A-Z_.\-]{1,64}")  # ids clean_id returns unchanged
+
+
+def clean_id_column(values: Sequence[Any]) -> tuple[list[str], dict[int, str]]:
+    """`clean_id` of every value: (ids, {position: problem}); a position with a problem holds ''."""
+    if set(map(type, values)) == {str} and all(map(_CLEAN_ID.fullmatch, values)):
+        return list(values), {}
+    ids: list[str] = []
+    problems: dict[int, str] = {}
+    for position, value in enumerate(values):
+        try:
+            ids.append(clean_id(value))
+        except ValueProblem as problem:
+            ids.append("")
+            problems[position] = str(problem)
+    return ids, problems
 
 
 def typed_value(contract: FeedContract, name: str, value: object) -> object:
-    """The contract type of one value; raises ValueProblem naming the field."""
-    column = contract.column(name)
-    try:
-        if column.pg_type == "integer":
-            return parse_count(value, column.upper_bound)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            return None
-        if column.pg_type == "date":
-            return parse_date(value)
-        if column.pg_type == "timestamptz":
-            return parse_timestamp(value)
-        return parse_text(value, column.max_length)
-    except ValueProblem as problem:
-        raise ValueProblem(f"field {name!r}: {problem}") from None
+    """The contract type of one value (None when blank); raises ValueProblem naming the field."""
+    return typed(contract.column(name), value)
 
 
 POOL_PATTERN = re.compile(r"^(\d+)\s*(?:混|合)\s*1$")
@@ -145,6 +175,25 @@ def parse_pool_size(value: object) -> int | None:
         raise ValueProblem(
             f"field 'pool_size': {value!r} is not a pooling mode (expected e.g. 10混1, 20混1 or 单采)"
         ) from None
+
+
+def pool_size_column(values: Sequence[Any]) -> tuple[list[int | None], dict[int, str]]:
+    """`parse_pool_size` of every value, each distinct value read once (a file has two or three)."""
+    known: dict[tuple[type, Any], tuple[int | None, str | None]] = {}
+    sizes: list[int | None] = []
+    problems: dict[int, str] = {}
+    for position, value in enumerate(values):
+        key = (type(value), value)
+        if key not in known:
+            try:
+                known[key] = (parse_pool_size(value), None)
+            except ValueProblem as problem:
+                known[key] = (None, str(problem))
+        size, problem = known[key]
+        sizes.append(size)
+        if problem is not None:
+            problems[position] = problem
+    return sizes, problems
 
 
 def map_header(header: list[HeaderCell], lookup: Mapping[str, str]) -> tuple[dict[int, str], list[str]]:

@@ -8,35 +8,32 @@ a row the upload cut short is rejected; the file's encoding is detected.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
+from itertools import islice
 from typing import Any
 
-import psycopg
-
 from epifeeds.feeds.contracts import TESTING_SITE_REPORTS, TESTING_SITES
-from epifeeds.feeds.file_drop import FileDrop
-from epifeeds.feeds.names import DistrictRoster, load_district_roster
-from epifeeds.feeds.parsing import TRUNCATED_FILE_REASON, Reject, UnreadablePayload
+from epifeeds.feeds.drop_ingest import DropFeed, DropRun, ingest_drop_files
+from epifeeds.feeds.file_drop import DropFile
+from epifeeds.feeds.names import DistrictRoster
+from epifeeds.feeds.parsing import TRUNCATED_FILE_REASON, ParseResult, Reject, UnreadablePayload
 from epifeeds.feeds.records import (
     FileParseResult,
     RegisteredReporter,
-    clean_id,
+    StreamedFileParse,
+    clean_id_column,
     header_report,
-    load_registered,
     local_date,
     map_header,
-    outcome_record,
-    parse_pool_size,
+    pool_size_column,
     require_columns,
     resolve_district,
-    typed_value,
 )
-from epifeeds.feeds.tabular import RawTable, is_totals_row, read_csv_table, read_xlsx_table
-from epifeeds.feeds.values import ValueProblem
-from epifeeds.landing.ingest_run import IngestRun
-from epifeeds.landing.loader import Delivery
-from epifeeds.landing.schema import ensure_landing_schema
+from epifeeds.feeds.tabular import RawTable, read_csv_table, read_xlsx_table, totals_flags
+from epifeeds.feeds.values import typed_column
 
 DROP_FOLDER = "testing_sites"
 CONTRACT = TESTING_SITE_REPORTS
@@ -51,6 +48,9 @@ def read_site_table(payload: bytes, file_format: str) -> RawTable:
     raise UnreadablePayload(f"testing-site reports come as CSV or XLSX, not {file_format!r}")
 
 
+CHUNK_ROWS = 5_000  # rows typed, checked and landed at a time: a file's memory is one chunk's, not its size
+
+
 def parse_testing_site_file(
     payload: bytes,
     *,
@@ -60,113 +60,172 @@ def parse_testing_site_file(
     report_date: date,
     received_at: datetime,
     sites: Mapping[str, RegisteredReporter],
+    streamed: bool = False,
 ) -> FileParseResult:
-    """Typed rows of one district's file for one day; every row that cannot land is a reject with its reason."""
+    """Typed rows of one district's file for one day; every row that cannot land is a reject with its reason.
+    `streamed`: the rows are read chunk by chunk as the loader takes them (`StreamedFileParse.chunks`)."""
     table = read_site_table(payload, file_format)
     mapping, unmatched = map_header(table.header, CONTRACT.header_lookup())
     what = f"testing-site file of {district_label} for {report_date}"
     derived = {"district_id", "report_date"}
     require_columns(CONTRACT, set(mapping.values()), derived, what)
-    result = FileParseResult(
-        notes=list(table.notes), header=header_report(CONTRACT, table.header, mapping, unmatched, derived)
+    result = StreamedFileParse(
+        list(table.notes), header_report(CONTRACT, table.header, mapping, unmatched, derived)
     )
     if unmatched:
         result.notes.append(f"ignored column(s) {', '.join(unmatched)}")
-    if table.blank_rows:
-        result.notes.append(f"skipped {table.blank_rows} blank row(s)")
-    seen: dict[str, int] = {}
-    data_rows: list[dict[str, Any]] = []
-    for row_number, cells in table.rows:
-        values = {name: cells[index] for index, name in mapping.items()}
-        if is_totals_row(cells) or is_totals_row([values.get("site_id"), values.get("site_name_reported")]):
-            result.notes.append(_totals_note(row_number, values, data_rows))
-            continue
-        try:
-            row = _site_row(values, district_id, district_label, report_date, received_at, sites)
-            if row["site_id"] in seen:
-                raise ValueProblem(
-                    f"duplicate row for site {row['site_id']} on {report_date}: row {seen[row['site_id']]} already has it"
-                )
-        except ValueProblem as problem:
-            result.rejects.append(Reject(row_number, table.as_dict(cells), str(problem)))
-            continue
-        seen[row["site_id"]] = row_number
-        data_rows.append(row)
-    result.rows = data_rows
-    if table.truncated_row is not None:
-        row_number, text = table.truncated_row
-        result.rejects.append(
-            Reject(
-                row_number,
-                {"truncated_line": text},
+    context = _SiteFile(table, mapping, district_id, district_label, report_date, received_at, sites, result)
+    result.pieces = context.pieces(what)
+    return result if streamed else result.collect()
+
+
+@dataclass
+class _SiteFile:
+    """One file's rows, typed and checked a chunk at a time, column by column (C-level passes over each
+    column, one Python step per row for the checks that need the registry)."""
+
+    table: RawTable
+    mapping: dict[int, str]
+    district_id: str | None
+    district_label: str
+    report_date: date
+    received_at: datetime
+    sites: Mapping[str, RegisteredReporter]
+    result: StreamedFileParse
+    seen: dict[str, int] = field(default_factory=dict)  # site id -> row number, over the whole file
+    samples_so_far: int = 0  # of the rows landed so far: what a totals row is compared with
+
+    def pieces(self, what: str) -> Iterator[ParseResult]:
+        blank_note_at = len(self.result.notes)
+        rows = iter(self.table.rows)
+        while chunk := list(islice(rows, CHUNK_ROWS)):
+            yield self._piece(chunk)
+        if self.table.blank_rows:
+            self.result.notes.insert(blank_note_at, f"skipped {self.table.blank_rows} blank row(s)")
+        if self.table.truncated_row is not None:
+            row_number, text = self.table.truncated_row
+            reason = (
                 f"{TRUNCATED_FILE_REASON} (the upload of {what} was cut short): the row and any after it "
-                f"are missing; ask {district_label} to upload the whole file again",
+                f"are missing; ask {self.district_label} to upload the whole file again"
             )
-        )
-    return result
+            yield ParseResult(rejects=[Reject(row_number, {"truncated_line": text}, reason)])
+
+    def _piece(self, chunk: list[tuple[int, list[Any]]]) -> ParseResult:
+        columns = _SiteColumns.of(chunk, self.mapping, self.report_date)
+        piece = ParseResult()
+        for position, (row_number, cells) in enumerate(chunk):
+            if columns.is_totals[position]:
+                self.result.notes.append(
+                    _totals_note(row_number, columns.samples(position), self.samples_so_far)
+                )
+                continue
+            problem = self._problem(columns, position)
+            if problem is not None:
+                piece.rejects.append(Reject(row_number, self.table.as_dict(cells), problem))
+                continue
+            row = columns.row(position, self.district_id)
+            self.seen[row["site_id"]] = row_number
+            self.samples_so_far += row["samples_collected"]
+            piece.rows.append(row)
+        return piece
+
+    def _problem(self, columns: _SiteColumns, position: int) -> str | None:
+        """Why the row cannot land, in the order the checks read it: who, then what, then when."""
+        site_id = columns.ids[position]
+        problem = columns.id_problems.get(position) or self._site_problem(site_id)
+        if problem is None:
+            problem = columns.value_problem(position) or self._day_problem(site_id)
+        if problem is None and site_id in self.seen:
+            problem = f"duplicate row for site {site_id} on {self.report_date}: row {self.seen[site_id]} already has it"
+        return problem
+
+    def _site_problem(self, site_id: str) -> str | None:
+        if not site_id:
+            return "no site id: the row must name its site in 采样点编号"
+        if self.district_id is None:
+            return (
+                f"unknown district {self.district_label!r} (the file's folder): not in the district alias table; "
+                "rename the folder to the district's code or add the spelling to "
+                "dbt_project/seeds/district_aliases.csv"
+            )
+        site = self.sites.get(site_id)
+        if site is None:
+            return (
+                f"unknown site {site_id}: not in the testing_sites registry; if the site is new, the registry must "
+                f"list it first (then replay this file), otherwise ask {self.district_label} to correct the id"
+            )
+        if site.district_id != self.district_id:
+            return (
+                f"site {site_id} belongs to district {site.district_id} per the registry, but came in the file of "
+                f"district {self.district_id}"
+            )
+        return None
+
+    def _day_problem(self, site_id: str) -> str | None:
+        day, received = self.report_date, local_date(self.received_at)
+        if day > received:
+            return f"report_date {day} is in the future (received {received})"
+        if day < (opened := self.sites[site_id].active_from):
+            return f"site {site_id} reports for {day}, before it opened on {opened} per the registry"
+        return None
 
 
-def _totals_note(row_number: int, values: dict[str, Any], rows: list[dict[str, Any]]) -> str:
-    try:
-        stated = typed_value(CONTRACT, "samples_collected", values.get("samples_collected"))
-    except ValueProblem:
-        stated = None
-    summed = sum(r["samples_collected"] for r in rows)
+VALUE_COLUMNS = [c for c in CONTRACT.columns if c.name not in ("site_id", "district_id")]
+ROW_KEYS = ["site_id", "district_id", *(c.name for c in VALUE_COLUMNS)]
+
+
+@dataclass
+class _SiteColumns:
+    """A chunk's cells as typed columns: values, and the problem of each cell that has one."""
+
+    ids: list[str]
+    id_problems: dict[int, str]
+    values: dict[str, list[Any]]
+    problems: dict[str, dict[int, str]]
+    is_totals: list[bool]
+    report_date: date
+
+    @classmethod
+    def of(
+        cls, chunk: list[tuple[int, list[Any]]], mapping: dict[int, str], report_date: date
+    ) -> _SiteColumns:
+        raw = {name: [cells[index] for _, cells in chunk] for index, name in mapping.items()}
+        blank = [None] * len(chunk)
+        ids, id_problems = clean_id_column(raw.get("site_id", blank))
+        values, problems = {}, {}
+        for column in VALUE_COLUMNS:
+            cells = raw.get(column.name, blank)
+            convert = pool_size_column if column.name == "pool_size" else partial(typed_column, column)
+            values[column.name], problems[column.name] = convert(cells)
+        values["report_date"] = [
+            day or report_date for day in values["report_date"]
+        ]  # no date: the file's day
+        flags = [totals_flags([cells[i] if i < len(cells) else None for _, cells in chunk]) for i in (0, 1)]
+        flags += [totals_flags(raw[name]) for name in ("site_id", "site_name_reported") if name in raw]
+        return cls(ids, id_problems, values, problems, list(map(any, zip(*flags, strict=True))), report_date)
+
+    def samples(self, position: int) -> int | None:
+        return self.values["samples_collected"][position]
+
+    def value_problem(self, position: int) -> str | None:
+        for column in VALUE_COLUMNS:
+            if problem := self.problems[column.name].get(position):
+                return problem
+            if column.required and self.values[column.name][position] is None:
+                return f"required field {column.name!r} is missing or blank"
+        day = self.values["report_date"][position]
+        if day != self.report_date:
+            return f"report_date {day} does not match the file's day {self.report_date}"
+        return None
+
+    def row(self, position: int, district_id: str | None) -> dict[str, Any]:
+        cells = (self.ids[position], district_id, *(self.values[c.name][position] for c in VALUE_COLUMNS))
+        return dict(zip(ROW_KEYS, cells, strict=True))
+
+
+def _totals_note(row_number: int, stated: int | None, summed: int) -> str:
     agreement = "equal to" if stated == summed else f"{stated} against"
     return f"dropped totals row {row_number} (合计: samples {agreement} the sum of the site rows, {summed})"
-
-
-def _site_row(
-    values: dict[str, Any],
-    district_id: str | None,
-    district_label: str,
-    report_date: date,
-    received_at: datetime,
-    sites: Mapping[str, RegisteredReporter],
-) -> dict[str, Any]:
-    """The typed row; raises ValueProblem saying why it cannot be landed."""
-    site_id = clean_id(values.get("site_id"))
-    if not site_id:
-        raise ValueProblem("no site id: the row must name its site in 采样点编号")
-    if district_id is None:
-        raise ValueProblem(
-            f"unknown district {district_label!r} (the file's folder): not in the district alias table; rename "
-            "the folder to the district's code or add the spelling to dbt_project/seeds/district_aliases.csv"
-        )
-    site = sites.get(site_id)
-    if site is None:
-        raise ValueProblem(
-            f"unknown site {site_id}: not in the testing_sites registry; if the site is new, the registry must "
-            f"list it first (then replay this file), otherwise ask {district_label} to correct the id"
-        )
-    if site.district_id != district_id:
-        raise ValueProblem(
-            f"site {site_id} belongs to district {site.district_id} per the registry, but came in the file of "
-            f"district {district_id}"
-        )
-    row: dict[str, Any] = {"site_id": site_id, "district_id": district_id}
-    for column in CONTRACT.columns:
-        if column.name in row:
-            continue
-        value = values.get(column.name)
-        if column.name == "pool_size":
-            row[column.name] = parse_pool_size(value)
-            continue
-        typed = typed_value(CONTRACT, column.name, value)
-        if column.name == "report_date" and typed is None:
-            typed = report_date  # a file without a date column describes the day its name says
-        if typed is None and column.required:
-            raise ValueProblem(f"required field {column.name!r} is missing or blank")
-        row[column.name] = typed
-    if row["report_date"] != report_date:
-        raise ValueProblem(f"report_date {row['report_date']} does not match the file's day {report_date}")
-    if report_date > local_date(received_at):
-        raise ValueProblem(f"report_date {report_date} is in the future (received {local_date(received_at)})")
-    if report_date < site.active_from:
-        raise ValueProblem(
-            f"site {site_id} reports for {report_date}, before it opened on {site.active_from} per the registry"
-        )
-    return row
 
 
 def district_of_folder(roster: DistrictRoster, label: str) -> str | None:
@@ -176,58 +235,41 @@ def district_of_folder(roster: DistrictRoster, label: str) -> str | None:
     return resolved
 
 
-def ingest_testing_site_reports(
-    warehouse_dsn: str, archive_url: str, drop_url: str, report_dates: list[date], as_of: datetime
-) -> dict[str, Any]:
-    """Take every district file for the report dates that had arrived by `as_of` and is new; land each."""
-    roster = load_district_roster()
-    drop = FileDrop(drop_url)
-    drop.check_reachable(CONTRACT.feed)
-    files = drop.files_for(DROP_FOLDER, report_dates, arrived_by=as_of)
-    deliveries, repeats = [], 0
-    with psycopg.connect(warehouse_dsn, autocommit=True) as conn:  # one transaction per delivery
-        ensure_landing_schema(conn)
-        sites = load_registered(conn, TESTING_SITES)
-        run = IngestRun(conn, archive_url, as_of)
-        for drop_file in files:
-            district_id = district_of_folder(roster, drop_file.reporter_label)
+def _land_site_file(context: DropRun, drop_file: DropFile) -> None:
+    roster = context.roster
+    district_id = district_of_folder(roster, drop_file.reporter_label)
+    seen_header: dict[str, Any] = {}
 
-            seen_header: dict[str, Any] = {}
+    def parse(raw: bytes) -> FileParseResult:
+        result = parse_testing_site_file(
+            raw,
+            file_format=drop_file.file_format,
+            district_id=district_id,
+            district_label=drop_file.reporter_label if district_id is None else _label(roster, district_id),
+            report_date=drop_file.report_date,
+            received_at=drop_file.arrived_at,
+            sites=context.registered,
+            streamed=True,  # read chunk by chunk as the loader lands them
+        )
+        if result.header is not None:
+            seen_header.update(result.header.as_dict())
+        return result
 
-            def parse(
-                raw: bytes, f=drop_file, district_id=district_id, seen_header=seen_header
-            ) -> FileParseResult:
-                result = parse_testing_site_file(
-                    raw,
-                    file_format=f.file_format,
-                    district_id=district_id,
-                    district_label=f.reporter_label if district_id is None else _label(roster, district_id),
-                    report_date=f.report_date,
-                    received_at=f.arrived_at,
-                    sites=sites,
-                )
-                if result.header is not None:
-                    seen_header.update(result.header.as_dict())
-                return result
-
-            reporter = district_id or drop_file.reporter_label
-            delivery = Delivery(
-                CONTRACT.feed,
-                reporter,
-                drop_file.report_date,
-                drop_file.uri,
-                drop.read(drop_file),
-                drop_file.arrived_at,
-            )
-            outcome = run.land(CONTRACT, delivery, parse)
-            if outcome.is_repeat:
-                repeats += 1
-                continue
-            record = outcome_record(CONTRACT.feed, reporter, drop_file.report_date, drop_file.uri, outcome)
-            deliveries.append(record | ({"header": seen_header} if seen_header else {}))
-        run.finish()  # findings and alerts for what was quarantined; fails, with the list, on load errors
-    return {"deliveries": deliveries, "files_seen": len(files), "files_already_taken": repeats}
+    reporter = district_id or drop_file.reporter_label
+    record = context.land(CONTRACT, reporter, drop_file, context.drop.read(drop_file), parse)
+    if record is not None and seen_header:
+        record["header"] = seen_header
 
 
 def _label(roster: DistrictRoster, district_id: str) -> str:
     return f"{roster.by_id(district_id).district_name} ({district_id})"
+
+
+SITE_DROP = DropFeed(DROP_FOLDER, CONTRACT.feed, TESTING_SITES, _land_site_file)
+
+
+def ingest_testing_site_reports(
+    warehouse_dsn: str, archive_url: str, drop_url: str, report_dates: list[date], as_of: datetime
+) -> dict[str, Any]:
+    """Take every district file for the report dates that had arrived by `as_of` and is new; land each."""
+    return ingest_drop_files(SITE_DROP, warehouse_dsn, archive_url, drop_url, report_dates, as_of)

@@ -13,6 +13,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from hashlib import sha256
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import psycopg
@@ -49,9 +51,32 @@ class LandingOutcome:
 
 
 def row_hash(contract: FeedContract, row: dict[str, Any]) -> str:
+    """The change hash of one row: sha256 of its material columns as JSON (the definition `row_hashes`
+    reproduces in bulk; landed hashes are compared with it, so it never changes)."""
     ignored = NOT_REVISION_COLUMNS | contract.not_revision_columns
     material = {c.name: row.get(c.name) for c in contract.columns if c.name not in ignored}
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _json_column(values: list[Any]) -> list[str]:
+    """Each value as json.dumps(value, default=str) writes it, a column at a time."""
+    kinds = set(map(type, values))
+    if kinds <= {int, type(None)}:
+        return ["null" if value is None else int.__repr__(value) for value in values]
+    if kinds <= {str, type(None)}:
+        return ["null" if value is None else encode_basestring_ascii(value) for value in values]
+    if kinds <= {date, type(None)}:
+        return ["null" if value is None else f'"{value}"' for value in values]
+    return [json.dumps(value, default=str) for value in values]
+
+
+def row_hashes(contract: FeedContract, rows: list[dict[str, Any]]) -> list[str]:
+    """`row_hash` of every row, equal to it hash for hash: the JSON text is put together column-wise."""
+    ignored = NOT_REVISION_COLUMNS | contract.not_revision_columns
+    names = sorted(c.name for c in contract.columns if c.name not in ignored)
+    template = "{" + ", ".join(f"{encode_basestring_ascii(name)}: %s" for name in names) + "}"
+    columns = [_json_column([row.get(name) for row in rows]) for name in names]
+    return [sha256((template % texts).encode()).hexdigest() for texts in zip(*columns, strict=True)]
 
 
 def record_delivery(conn: psycopg.Connection, archive_url: str, delivery: Delivery) -> tuple[int, str]:
@@ -130,8 +155,12 @@ def _land_alone(
         conn.commit()  # the ledger row outlives whatever happens to the parse
     if _is_settled(conn, batch_id, status):
         return _outcome_of(conn, batch_id, is_repeat=True)
+    archived = archive_path(archive_url, delivery.feed, sha256_of(delivery.payload))
+    step = "parsing"
     try:
         parsed = parse(delivery.payload)
+        step = "loading"  # a streamed parse still reads rows here: an unreadable one is caught below too
+        return _land_parsed(conn, contract, batch_id, delivery, parsed, archived)
     except UnreadablePayload as problem:
         message = (
             f"{delivery.feed} delivery{_sender(delivery)} for {delivery.report_date} from {delivery.source_uri} "
@@ -141,15 +170,8 @@ def _land_alone(
         return _quarantine(conn, delivery, batch_id, message)
     except CONNECTION_ERRORS:
         raise
-    except Exception as error:  # noqa: BLE001 - a parser bug or a hostile file must not stop the other deliveries
-        return _quarantine(conn, delivery, batch_id, _load_error(delivery, "parsing", error))
-    archived = archive_path(archive_url, delivery.feed, sha256_of(delivery.payload))
-    try:
-        return _land_parsed(conn, contract, batch_id, delivery, parsed, archived)
-    except CONNECTION_ERRORS:
-        raise
-    except Exception as error:  # noqa: BLE001 - e.g. a value the database refuses: quarantine, go on
-        return _quarantine(conn, delivery, batch_id, _load_error(delivery, "loading", error))
+    except Exception as error:  # noqa: BLE001 - a parser bug, a hostile file or a value the database refuses
+        return _quarantine(conn, delivery, batch_id, _load_error(delivery, step, error))
 
 
 def _is_settled(conn: psycopg.Connection, batch_id: int, status: str) -> bool:
@@ -207,9 +229,12 @@ def _land_parsed(
         ).fetchone()
         if status == "landed" or (status == "quarantined" and not message.startswith(LOAD_ERROR_PREFIX)):
             return _outcome_of(conn, batch_id, is_repeat=True)  # a concurrent run of the same slice took it
-        new_versions = _land_rows(conn, contract, batch_id, parsed.rows)
-        _store_rejects(conn, contract, batch_id, delivery, parsed)
-        landed, rejected = len(parsed.rows), len(parsed.rejects)
+        loaded_at = conn.execute("select clock_timestamp()").fetchone()[0]
+        new_versions = landed = rejected = 0
+        for chunk in parsed.chunks():  # a streamed parse reads its file as the chunks are taken
+            new_versions += _land_rows(conn, contract, batch_id, chunk.rows, loaded_at)
+            _store_rejects(conn, contract, batch_id, delivery, chunk)
+            landed, rejected = landed + len(chunk.rows), rejected + len(chunk.rejects)
         if parsed.rows_read != landed + rejected:  # nothing may disappear between reading and landing
             raise AssertionError(
                 f"batch {batch_id}: {parsed.rows_read} read != {landed} landed + {rejected} rejected"
@@ -254,12 +279,17 @@ def safe_json(value: Any) -> Any:
 
 
 def _land_rows(
-    conn: psycopg.Connection, contract: FeedContract, batch_id: int, rows: list[dict[str, Any]]
+    conn: psycopg.Connection,
+    contract: FeedContract,
+    batch_id: int,
+    rows: list[dict[str, Any]],
+    loaded_at: datetime,
 ) -> int:
     """COPY the rows that differ from their key's latest version; returns how many new versions were written."""
     if not rows:
         return 0
     key = contract.key
+    keys = list(zip(*([row[k] for row in rows] for k in key), strict=True))
     latest = {
         tuple(found[:-2]): (found[-2], found[-1])
         for found in conn.execute(
@@ -267,22 +297,50 @@ def _land_rows(
             f" from {contract.landing_table} where ({', '.join(key)}) in"
             f" (select * from unnest({', '.join(f'%s::{contract.column(k).pg_type}[]' for k in key)}))"
             f" order by {', '.join(key)}, _version desc",
-            [[row[k] for row in rows] for k in key],
+            [list(values) for values in zip(*keys, strict=True)],
         ).fetchall()
     }
+    digests = row_hashes(contract, rows)
+    written = []  # (row, version, digest) of the rows that are new versions
+    for row, row_key, digest in zip(rows, keys, digests, strict=True):
+        version, previous_hash = latest.get(row_key, (0, None))
+        if digest != previous_hash:
+            written.append((row, version + 1, digest))
     columns = [c.name for c in contract.columns]
-    loaded_at = conn.execute("select clock_timestamp()").fetchone()[0]
-    written = 0
     copy_sql = f"copy {contract.landing_table} ({', '.join(columns)}, _batch_id, _loaded_at, _version, _row_hash) from stdin"
     with conn.cursor().copy(copy_sql) as copy:
-        for row in rows:
-            digest = row_hash(contract, row)
-            version, previous_hash = latest.get(tuple(row[k] for k in key), (0, None))
-            if digest == previous_hash:
-                continue
-            copy.write_row([row[c] for c in columns] + [batch_id, loaded_at, version + 1, digest])
-            written += 1
-    return written
+        block = copy_text(
+            [[row[c] for row, _, _ in written] for c in columns]
+            + [[batch_id] * len(written), [loaded_at] * len(written)]
+            + [[version for _, version, _ in written], [digest for _, _, digest in written]]
+        )
+        if block is not None:
+            copy.write(block)
+        else:  # a value copy_text does not write itself: psycopg's adapters, row by row
+            for row, version, digest in written:
+                copy.write_row([row[c] for c in columns] + [batch_id, loaded_at, version, digest])
+    return len(written)
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+_COPY_TEXT: dict[type, Any] = {
+    int: int.__repr__,
+    str: lambda value: value.translate(_COPY_ESCAPES),
+    date: date.isoformat,
+    datetime: datetime.isoformat,
+}
+
+
+def copy_text(columns: list[list[Any]]) -> bytes | None:
+    """Rows, given as columns, in COPY's text format (tab-separated, \\N for null, \\ \\n \\r \\t escaped);
+    None when a column holds a type other than int, str, date, datetime or None."""
+    texts = []
+    for values in columns:
+        kinds = set(map(type, values)) - {type(None)}
+        if not kinds <= _COPY_TEXT.keys():
+            return None
+        texts.append([_COPY_TEXT[type(v)](v) if v is not None else "\\N" for v in values])
+    return "".join(f"{line}\n" for line in map("\t".join, zip(*texts, strict=True))).encode()
 
 
 def _store_rejects(
@@ -290,11 +348,13 @@ def _store_rejects(
 ) -> None:
     if not parsed.rejects:
         return
-    with conn.cursor() as cursor:
-        cursor.executemany(
-            "insert into landing.rejects (batch_id, feed, reporter, report_date, row_number, raw_values, reason,"
-            " reporter_id, claimed_report_date) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [
+    copy_sql = (
+        "copy landing.rejects (batch_id, feed, reporter, report_date, row_number, raw_values, reason,"
+        " reporter_id, claimed_report_date) from stdin"
+    )
+    with conn.cursor().copy(copy_sql) as copy:
+        for reject in parsed.rejects:
+            copy.write_row(
                 (
                     batch_id,
                     contract.feed,
@@ -306,9 +366,7 @@ def _store_rejects(
                     reject.reporter_id and safe_text(reject.reporter_id),
                     reject.claimed_report_date,
                 )
-                for reject in parsed.rejects
-            ],
-        )
+            )
 
 
 def _reporter_of(raw: dict[str, Any], fallback: str) -> str:
