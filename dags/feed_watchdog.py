@@ -13,10 +13,11 @@ DOC = """
 ### Feed watchdog
 
 Absent data fires no Asset event, so this DAG runs on the clock (hourly, Asia/Shanghai). Each run
-checks rule C1 for every district and the city bulletin against the reporting calendar
-(`dbt_project/seeds/reporting_calendar.csv`): a report not landed by its deadline plus grace opens a
-finding and one alert; a late report is a warning; an alert resolves (with a notice) when the data
-lands. Alerts go to `EPIFEEDS_ALERT_WEBHOOK_URL`.
+checks rule C1 for every feed against the reporting calendar (`dbt_project/seeds/reporting_calendar.csv`):
+every district and city on the roster, every district's testing-site file and every requisitioned
+hotel's report (per the registries); then C2 freshness. A report not landed by its deadline plus grace
+opens a finding and one alert; a late report is a warning; an alert resolves (with a notice) when the
+data lands. Alerts go to `EPIFEEDS_ALERT_WEBHOOK_URL`.
 """
 
 
