@@ -94,6 +94,10 @@ class _SiteFile:
     result: StreamedFileParse
     seen: dict[str, int] = field(default_factory=dict)  # site id -> row number, over the whole file
     samples_so_far: int = 0  # of the rows landed so far: what a totals row is compared with
+    received_on: date = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.received_on = local_date(self.received_at)
 
     def pieces(self, what: str) -> Iterator[ParseResult]:
         blank_note_at = len(self.result.notes)
@@ -162,7 +166,7 @@ class _SiteFile:
         return None
 
     def _day_problem(self, site_id: str) -> str | None:
-        day, received = self.report_date, local_date(self.received_at)
+        day, received = self.report_date, self.received_on
         if day > received:
             return f"report_date {day} is in the future (received {received})"
         if day < (opened := self.sites[site_id].active_from):
@@ -184,6 +188,8 @@ class _SiteColumns:
     problems: dict[str, dict[int, str]]
     is_totals: list[bool]
     report_date: date
+    flagged: set[int] = field(default_factory=set)  # rows with a value problem: the others skip the search
+    value_rows: list[tuple] = field(default_factory=list)  # the values, row by row
 
     @classmethod
     def of(
@@ -202,12 +208,17 @@ class _SiteColumns:
         ]  # no date: the file's day
         flags = [totals_flags([cells[i] if i < len(cells) else None for _, cells in chunk]) for i in (0, 1)]
         flags += [totals_flags(raw[name]) for name in ("site_id", "site_name_reported") if name in raw]
-        return cls(ids, id_problems, values, problems, list(map(any, zip(*flags, strict=True))), report_date)
+        typed = cls(ids, id_problems, values, problems, list(map(any, zip(*flags, strict=True))), report_date)
+        typed.flagged = _flagged(values, problems, report_date)
+        typed.value_rows = list(zip(*(values[c.name] for c in VALUE_COLUMNS), strict=True))
+        return typed
 
     def samples(self, position: int) -> int | None:
         return self.values["samples_collected"][position]
 
     def value_problem(self, position: int) -> str | None:
+        if position not in self.flagged:
+            return None
         for column in VALUE_COLUMNS:
             if problem := self.problems[column.name].get(position):
                 return problem
@@ -219,8 +230,22 @@ class _SiteColumns:
         return None
 
     def row(self, position: int, district_id: str | None) -> dict[str, Any]:
-        cells = (self.ids[position], district_id, *(self.values[c.name][position] for c in VALUE_COLUMNS))
-        return dict(zip(ROW_KEYS, cells, strict=True))
+        return dict(zip(ROW_KEYS, (self.ids[position], district_id, *self.value_rows[position]), strict=True))
+
+
+def _flagged(
+    values: dict[str, list[Any]], problems: dict[str, dict[int, str]], report_date: date
+) -> set[int]:
+    """Positions with a problem, a required value missing or another day (counted at C speed first)."""
+    flagged = set().union(*problems.values())
+    for column in VALUE_COLUMNS:
+        cells = values[column.name]
+        if column.required and cells.count(None):
+            flagged.update(p for p, value in enumerate(cells) if value is None)
+    days = values["report_date"]
+    if days.count(report_date) != len(days):
+        flagged.update(p for p, day in enumerate(days) if day != report_date)
+    return flagged
 
 
 def _totals_note(row_number: int, stated: int | None, summed: int) -> str:

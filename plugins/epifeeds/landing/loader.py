@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -325,10 +326,11 @@ def _land_rows(
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
 _COPY_TEXT: dict[type, Any] = {
     int: int.__repr__,
-    str: lambda value: value.translate(_COPY_ESCAPES),
+    str: str,
     date: date.isoformat,
     datetime: datetime.isoformat,
 }
+_COPY_SPECIAL = re.compile(r"[\\\n\r\t]")
 
 
 def copy_text(columns: list[list[Any]]) -> bytes | None:
@@ -339,7 +341,12 @@ def copy_text(columns: list[list[Any]]) -> bytes | None:
         kinds = set(map(type, values)) - {type(None)}
         if not kinds <= _COPY_TEXT.keys():
             return None
-        texts.append([_COPY_TEXT[type(v)](v) if v is not None else "\\N" for v in values])
+        text = [_COPY_TEXT[type(v)](v) if v is not None else "\\N" for v in values]
+        if str in kinds and _COPY_SPECIAL.search("".join(v for v in values if type(v) is str)):
+            text = [
+                t.translate(_COPY_ESCAPES) if type(v) is str else t for t, v in zip(text, values, strict=True)
+            ]
+        texts.append(text)
     return "".join(f"{line}\n" for line in map("\t".join, zip(*texts, strict=True))).encode()
 
 
