@@ -7,7 +7,12 @@ The simulator writes each district's daily file as CSV (GBK/BOM, drifting header
 files and the XLSX files are landed separately, each through the product's ingest path
 (`ingest_testing_site_reports`: archive, ledger, parse, versions, rejects, COPY) into a throw-away
 warehouse. The baseline then copies exactly the rows that landed, as CSV, with `psql \\copy` into an
-empty table of the same definition: the copy limit of this machine for these rows.
+empty table of the same columns and primary key (`like ... including all`): the copy limit of this
+machine for these rows. A second baseline copies them into such a table that also has the landing
+table's foreign key to landing.batches (Postgres checks it row by row, which `like` leaves out).
+
+Then `benchmarks/ingest_memory.py` (unless --no-memory): the peak RSS of landing one 50 MB CSV in a
+child process, beside the same child landing one ordinary daily file.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="3 days")
+    parser.add_argument("--no-memory", action="store_true", help="skip the 50 MB peak-memory measurement")
     args = parser.parse_args(argv)
     days = 3 if args.quick else args.days
     sys.path.insert(0, str(PROJECT_ROOT / "plugins"))
@@ -105,30 +111,52 @@ def main(argv: list[str] | None = None) -> int:
                 for chunk in copy:
                     out.write(chunk)
             rows = conn.execute("select count(*) from landing.testing_site_reports").fetchone()[0]
-        copy_seconds, _ = timed(
-            lambda: subprocess.run(
-                ["psql", dsn, "-v", "ON_ERROR_STOP=1", "-q", "-c",
-                 f"\\copy landing.copy_baseline from '{export}' with (format csv)"],
-                check=True, capture_output=True,
+            conn.execute(
+                "create table landing.copy_baseline_fk (like landing.testing_site_reports including all,"
+                " foreign key (_batch_id) references landing.batches (batch_id))"
             )
+        copy_seconds, copy_fk_seconds = (
+            timed(
+                lambda table=table: subprocess.run(
+                    ["psql", dsn, "-v", "ON_ERROR_STOP=1", "-q", "-c",
+                     f"\\copy landing.{table} from '{export}' with (format csv)"],
+                    check=True, capture_output=True,
+                )
+            )[0]
+            for table in ("copy_baseline", "copy_baseline_fk")
         )  # fmt: skip
-    copy_rate = rows / copy_seconds
+    copy_rate, copy_fk_rate = rows / copy_seconds, rows / copy_fk_seconds
     for label in figures:
         figures[label]["share_of_copy"] = ratio(figures[label]["rows_per_second"], copy_rate)
+        figures[label]["share_of_copy_with_foreign_key"] = ratio(
+            figures[label]["rows_per_second"], copy_fk_rate
+        )
     result = {
         "seed": SEED,
         "days": days,
         "quick": args.quick,
         "rows": rows,
         "psql_copy": {"rows": rows, "seconds": round(copy_seconds, 2), "rows_per_second": round(copy_rate)},
+        "psql_copy_with_foreign_key": {
+            "rows": rows,
+            "seconds": round(copy_fk_seconds, 2),
+            "rows_per_second": round(copy_fk_rate),
+        },
         **figures,
         "xlsx_vs_csv_time_per_row": ratio(
             figures["csv"]["rows_per_second"], figures["xlsx"]["rows_per_second"]
         ),
     }
+    if not args.no_memory:
+        from benchmarks.ingest_memory import measure
+
+        result["memory_50_mb_csv"] = measure(50)
     for label in ("csv", "xlsx"):
         print(f"landing {label}: {figures[label]}")
     print(f"landing psql \\copy: {result['psql_copy']}")
+    print(f"landing psql \\copy, with the foreign key: {result['psql_copy_with_foreign_key']}")
+    if "memory_50_mb_csv" in result:
+        print(f"landing 50 MB CSV peak memory: {result['memory_50_mb_csv']}")
     print(f"landing: written {write_result('landing' + ('_quick' if args.quick else ''), result)}")
     return 0
 
