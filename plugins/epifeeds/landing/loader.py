@@ -225,12 +225,12 @@ def _land_parsed(
 ) -> LandingOutcome:
     with conn.transaction():
         _slice_lock(conn, contract, delivery)
-        status, message = conn.execute(
-            "select status, message from landing.batches where batch_id = %s for update", (batch_id,)
+        status, message, loaded_at = conn.execute(
+            "select status, message, clock_timestamp() from landing.batches where batch_id = %s for update",
+            (batch_id,),
         ).fetchone()
         if status == "landed" or (status == "quarantined" and not message.startswith(LOAD_ERROR_PREFIX)):
             return _outcome_of(conn, batch_id, is_repeat=True)  # a concurrent run of the same slice took it
-        loaded_at = conn.execute("select clock_timestamp()").fetchone()[0]
         new_versions = landed = rejected = 0
         for chunk in parsed.chunks():  # a streamed parse reads its file as the chunks are taken
             new_versions += _land_rows(conn, contract, batch_id, chunk.rows, loaded_at)
@@ -298,7 +298,7 @@ def _land_rows(
             f" from {contract.landing_table} where ({', '.join(key)}) in"
             f" (select * from unnest({', '.join(f'%s::{contract.column(k).pg_type}[]' for k in key)}))"
             f" order by {', '.join(key)}, _version desc",
-            [list(values) for values in zip(*keys, strict=True)],
+            [array_literal(values) for values in zip(*keys, strict=True)],
         ).fetchall()
     }
     digests = row_hashes(contract, rows)
@@ -333,6 +333,13 @@ _COPY_TEXT: dict[type, Any] = {
 _COPY_SPECIAL = re.compile(r"[\\\n\r\t]")
 
 
+def array_literal(values: tuple[Any, ...] | list[Any]) -> str:
+    """A Postgres array literal of text, dates or ints ('{"a","b"}'), for an `%s::<type>[]` parameter:
+    one string instead of psycopg adapting each element in Python."""
+    quoted = (str(value).replace("\\", "\\\\").replace('"', '\\"') for value in values)
+    return "{" + ",".join(f'"{text}"' for text in quoted) + "}"
+
+
 def copy_text(columns: list[list[Any]]) -> bytes | None:
     """Rows, given as columns, in COPY's text format (tab-separated, \\N for null, \\ \\n \\r \\t escaped);
     None when a column holds a type other than int, str, date, datetime or None."""
@@ -341,7 +348,12 @@ def copy_text(columns: list[list[Any]]) -> bytes | None:
         kinds = set(map(type, values)) - {type(None)}
         if not kinds <= _COPY_TEXT.keys():
             return None
-        text = [_COPY_TEXT[type(v)](v) if v is not None else "\\N" for v in values]
+        if (
+            values and values.count(values[0]) == len(values) and values[0] is not None
+        ):  # one value throughout
+            text = [_COPY_TEXT[type(values[0])](values[0])] * len(values)
+        else:
+            text = [_COPY_TEXT[type(v)](v) if v is not None else "\\N" for v in values]
         if str in kinds and _COPY_SPECIAL.search("".join(v for v in values if type(v) is str)):
             text = [
                 t.translate(_COPY_ESCAPES) if type(v) is str else t for t, v in zip(text, values, strict=True)
