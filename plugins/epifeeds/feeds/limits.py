@@ -1,15 +1,16 @@
 """What a delivery may weigh before it is parsed: file size, rows, XLSX cells and merged ranges, JSON depth.
 
-Each check runs at the entry of reading, before the expensive step it protects (openpyxl builds one object
-per merged cell, json.loads recurses per nesting level), and raises `FileTooLarge`, an UnreadablePayload:
+Each check runs at the entry of reading, before the expensive step it protects (a reader fills every cell
+of a merged range and of the sheet's bounding box, json.loads recurses per nesting level), and raises `FileTooLarge`, an UnreadablePayload:
 the file is then quarantined with the message, and its bytes stay in the archive. A 5 KB XLSX whose merged
 range spans the sheet (A10:XFD1048576, 17 billion cells) is refused in milliseconds instead of running
 out of memory; hotel JSON nested 100,000 deep is refused instead of raising RecursionError.
 
 The limits come from the environment (EPIFEEDS_MAX_FILE_MB, EPIFEEDS_MAX_ROWS, EPIFEEDS_MAX_XLSX_CELLS,
 EPIFEEDS_MAX_MERGED_CELLS, EPIFEEDS_MAX_JSON_DEPTH), with defaults far above what any agency sends (a
-province's testing-site registry is about 18 MB and 50,000 rows). They also bound an ingest's memory:
-parsing keeps a file's rows in memory, so the largest file accepted sets the peak (docs/reliability.md).
+province's testing-site registry is about 18 MB and 50,000 rows). A testing-site CSV is streamed (read,
+typed and landed a chunk of rows at a time), so its memory is its bytes plus one chunk; other files are
+parsed whole, so for them the largest file accepted sets the peak (docs/reliability.md).
 """
 
 from __future__ import annotations
