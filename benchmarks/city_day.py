@@ -238,7 +238,9 @@ def _daily_landing_tables(conn) -> dict[str, list[str]]:
         """
         select c.table_name, array_agg(c.column_name::text order by c.ordinal_position)
         from information_schema.columns as c
-        where c.table_schema = 'landing' and c.table_name not in ('batches', 'rejects', 'copy_baseline')
+        join information_schema.tables as t using (table_schema, table_name)
+        where c.table_schema = 'landing' and t.table_type = 'BASE TABLE'  -- not the __current views
+            and c.table_name not in ('batches', 'rejects', 'copy_baseline')
             and c.column_default is null and c.is_generated = 'NEVER'
         group by c.table_name
         having bool_or(c.column_name = 'report_date')
