@@ -111,3 +111,36 @@ def test_a_csv_field_beyond_the_csv_modules_limit_is_unreadable_not_a_crash():
     huge_field = (HEADER + 'TS1401050001,"' + "x" * 200_000 + '",2022-03-01,10混1,100,10\n').encode()
     with pytest.raises(UnreadablePayload, match="not a readable CSV"):
         read_site_table(huge_field, "csv")
+
+
+def test_a_far_cell_under_a_namespace_prefix_or_with_its_reference_last_is_refused_too():
+    """The scan reads tags by pattern, not by parser: a prefixed <x:c> or a reference written after the
+    other attributes still counts, so the reader never fills the grid they would span."""
+    import re
+
+    plain = workbook_bytes(lambda sheet: sheet.append(["TS1401050001", "点", 1, 1]))
+
+    def rewritten(edit) -> bytes:
+        packed = io.BytesIO()
+        with zipfile.ZipFile(io.BytesIO(plain)) as source, zipfile.ZipFile(packed, "w") as target:
+            for item in source.infolist():
+                data = source.read(item)
+                target.writestr(item, edit(data) if item.filename == "xl/worksheets/sheet1.xml" else data)
+        return packed.getvalue()
+
+    far = b'<c t="n" r="XFD1048576"><v>1</v></c></row>'
+    reference_last = rewritten(lambda xml: xml.replace(b"</row></sheetData>", far + b"</sheetData>", 1))
+    assert "1048576 rows by 16384 columns" in refused_within(0.5, read_site_table, reference_last, "xlsx")
+
+    def prefixed(xml: bytes) -> bytes:
+        xml = xml.replace(b'<worksheet xmlns="', b'<x:worksheet xmlns:x="', 1).replace(
+            b"</worksheet>", b"</x:worksheet>"
+        )
+        xml = re.sub(rb"<(/?)(sheetData|row|c|v|is|t)\b", rb"<\1x:\2", xml)
+        return xml.replace(
+            b"</x:row></x:sheetData>", b'<x:c r="XFD1048576"><x:v>1</x:v></x:c></x:row></x:sheetData>', 1
+        )
+
+    assert "1048576 rows by 16384 columns" in refused_within(
+        0.5, read_site_table, rewritten(prefixed), "xlsx"
+    )

@@ -140,14 +140,31 @@ def check_xlsx(payload: bytes, limits: Limits | None = None) -> XlsxScan:
 
 
 # A sheet's XML, scanned with compiled patterns in pieces (C speed, bounded memory) rather than parsed.
-_TAG = rb"<(?:[\w.-]+:)?"
-_CELL_TAG = re.compile(_TAG + rb"c[\s/>]")
-_CELL_REF_ATTR = re.compile(_TAG + rb"c\s[^>]*?\br=\"([^\"]*)\"")
-_ROW_TAG = re.compile(_TAG + rb"row[\s/>]")
-_MERGE_REF = re.compile(_TAG + rb"mergeCell\s[^>]*?\bref=\"([^\"]*)\"")
+# Tags are matched with a namespace prefix (<x:c ...>) only in a piece that has one: a pattern that starts
+# with a literal ('<c') is searched several times faster than one that starts with an optional group.
+@dataclass(frozen=True)
+class _SheetPatterns:
+    cell: re.Pattern[bytes]
+    reference_first: re.Pattern[bytes]  # r="..." as the first attribute, as Excel and openpyxl write it
+    reference: re.Pattern[bytes]  # r="..." anywhere in the tag
+    row: re.Pattern[bytes]
+    merge: re.Pattern[bytes]
+
+    @classmethod
+    def of(cls, tag: bytes) -> _SheetPatterns:
+        return cls(
+            re.compile(tag + rb"c[\s/>]"),
+            re.compile(tag + rb"c r=\"([^\"]*)\""),
+            re.compile(tag + rb"c\s[^>]*?\br=\"([^\"]*)\""),
+            re.compile(tag + rb"row[\s/>]"),
+            re.compile(tag + rb"mergeCell\s[^>]*?\bref=\"([^\"]*)\""),
+        )
+
+
+_PLAIN, _PREFIXED = _SheetPatterns.of(rb"<"), _SheetPatterns.of(rb"<(?:[\w.-]+:)?")
 _WELL_FORMED_REFS = re.compile(rb"(?:\$?[A-Z]{1,3}\$?\d{1,7} )*")
 _REF_COLUMNS, _REF_ROWS = re.compile(rb"([A-Z]{1,3})\$?\d"), re.compile(rb"(\d+) ")
-_ERROR_CELL = re.compile(_TAG + rb"c\s[^>]*?\bt=\"e\"")
+_ESCAPE = re.compile(rb"_x[0-9A-Fa-f]{4}_")
 _OPENPYXL_ONLY_TEXT = re.compile(rb"_x[0-9A-Fa-f]{4}_|<(?:[\w.-]+:)?rPh[\s>]|date1904=\"(?:1|true)\"")
 _PIECE = 1 << 20
 _LONGEST_ELEMENT = 16 << 20
@@ -189,18 +206,29 @@ class _SheetTally:
     odd: bool = False
 
     def add(self, piece: bytes) -> None:
-        self.cells += len(_CELL_TAG.findall(piece))
+        prefixed = b":c" in piece or b":row" in piece or b":mergeCell" in piece
+        patterns = _PREFIXED if prefixed else _PLAIN
+        cells = len(patterns.cell.findall(piece))
+        self.cells += cells
         if self.cells > self.limits.max_xlsx_cells:
             raise FileTooLarge(
                 f"sheet {self.sheet} of the XLSX file has more than {self.limits.max_xlsx_cells} cells "
                 "(EPIFEEDS_MAX_XLSX_CELLS)"
             )
-        self.rows += len(_ROW_TAG.findall(piece))
+        self.rows += len(patterns.row.findall(piece))
         check_row_count(self.rows, f"XLSX sheet {self.sheet}", self.limits)
-        self._extend(_CELL_REF_ATTR.findall(piece))
-        for reference in _MERGE_REF.findall(piece):
-            self._merged(reference.decode("ascii", "replace"))
-        self.odd = self.odd or bool(_ERROR_CELL.search(piece) or _OPENPYXL_ONLY_TEXT.search(piece))
+        references = patterns.reference_first.findall(piece)
+        self._extend(references if len(references) == cells else patterns.reference.findall(piece))
+        if b"mergeCell" in piece:
+            for reference in patterns.merge.findall(piece):
+                self._merged(reference.decode("ascii", "replace"))
+        # error cells (t="e") and what only openpyxl decodes alike: the workbook is read with openpyxl
+        self.odd = (
+            self.odd
+            or b't="e"' in piece
+            or b"rPh" in piece
+            or (b"_x" in piece and bool(_ESCAPE.search(piece)))
+        )
 
     def _extend(self, references: list[bytes]) -> None:
         if not references:
