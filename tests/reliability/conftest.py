@@ -4,6 +4,7 @@ its defects in the files, and what a warehouse holds, compared without batch ids
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -41,11 +42,11 @@ def sim_copy(small_sim: Path, tmp_path: Path) -> Path:
     return target
 
 
-def landed_rows(dsn: str) -> dict[str, list[tuple]]:
+def landed_rows(dsn: str, tables: Iterable[str] = FEED_TABLES) -> dict[str, list[tuple]]:
     """Every feed table's rows without _batch_id and _loaded_at (which differ between equal runs)."""
     found = {}
     with psycopg.connect(dsn) as conn:
-        for table in FEED_TABLES:
+        for table in tables:
             columns = [
                 name
                 for (name,) in conn.execute(
