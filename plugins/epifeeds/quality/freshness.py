@@ -65,7 +65,8 @@ def check_feed_freshness(conn: psycopg.Connection, as_of: datetime, run_id: str)
             severity = "info"
         observed = {
             "last_delivery_at": last.isoformat() if last else None,
-            "age_hours": age and round(age.total_seconds() / 3600, 1),
+            # `age and ...` stored the timedelta itself when the delivery came at the very run time
+            "age_hours": round(age.total_seconds() / 3600, 1) if age is not None else None,
         }
         expected = {
             "warn_after_hours": sla.warn_after.total_seconds() / 3600,
