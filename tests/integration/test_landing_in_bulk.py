@@ -13,7 +13,8 @@ from epifeeds.feeds import testing_sites
 from epifeeds.feeds.contracts import CONTRACTS, HOTEL_REPORTS, TESTING_SITE_REPORTS
 from epifeeds.feeds.records import RegisteredReporter
 from epifeeds.feeds.testing_sites import parse_testing_site_file
-from epifeeds.landing.loader import Delivery, land_delivery, row_hash, row_hashes
+from epifeeds.landing.bulk import row_hash, row_hashes
+from epifeeds.landing.loader import Delivery, land_delivery
 from epifeeds.landing.schema import ensure_landing_schema
 
 pytestmark = pytest.mark.integration
