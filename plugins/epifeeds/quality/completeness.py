@@ -26,6 +26,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from epifeeds.feeds.names import DistrictRoster, load_district_roster
 from epifeeds.quality.expected_reports import (
@@ -131,6 +132,8 @@ def _judge_and_record(
         stored, pairs = judge(report, received(report), as_of)
         results += stored
         checked += pairs
+    if feed == DISTRICTS:
+        checked = _settled_stay_settled(conn, checked, as_of)
     record_findings(conn, checked, as_of)
     statistics = None
     if report_dates is not None:
@@ -149,6 +152,34 @@ def _judge_and_record(
         statistics=statistics,
     )
     return results
+
+
+def _settled_stay_settled(conn: psycopg.Connection, checked: Checked, as_of: datetime) -> Checked:
+    """Districts' C1 as it always was: a resolved finding stays resolved when an earlier check is run
+    again (a backfill re-running the watchdog of a day whose report came later opens no alert; only its
+    summary and details are refreshed), and a silenced one stays silenced when the report arrives."""
+    keys = [finding.key for _, finding in checked if finding is not None]
+    if not keys:
+        return checked
+    settled = dict(
+        conn.execute(
+            "select finding_key, status from dq.findings where finding_key = any(%s) and status <> 'open'",
+            (keys,),
+        ).fetchall()
+    )
+    kept: Checked = []
+    with conn.transaction():
+        for result, finding in checked:
+            status = settled.get(finding.key) if finding is not None else None
+            if status == "resolved" and result.status == "fail":
+                conn.execute(
+                    "update dq.findings set last_seen_at = greatest(last_seen_at, %s), summary = %s, details = %s"
+                    " where finding_key = %s",
+                    (as_of, finding.summary, Jsonb(finding.details), finding.key),
+                )
+            elif not (status == "silenced" and result.status == "pass"):
+                kept.append((result, finding))
+    return kept
 
 
 def _pair(
