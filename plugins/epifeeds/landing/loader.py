@@ -18,6 +18,7 @@ from psycopg.types.json import Jsonb
 
 from epifeeds.feeds.contracts import FeedContract
 from epifeeds.feeds.parsing import ParseResult, UnreadablePayload
+from epifeeds.landing import bulk
 from epifeeds.landing.archive import archive_path, archive_payload, sha256_of
 from epifeeds.landing.bulk import array_literal, copy_text, row_hashes
 
@@ -74,6 +75,10 @@ def record_delivery(conn: psycopg.Connection, archive_url: str, delivery: Delive
             return found[0], found[1]
     return found[0], "new"
 
+
+# The change hash and the columns it leaves out live in landing/bulk.py; callers import them from here.
+NOT_REVISION_COLUMNS = bulk.NOT_REVISION_COLUMNS
+row_hash = bulk.row_hash
 
 # How the message of a delivery quarantined by an error (not by its sender's file) begins: such a
 # delivery is attempted again by the next run, so a fixed bug or a passing fault lands it.
