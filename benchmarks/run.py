@@ -1,7 +1,7 @@
 """`make bench`: run every benchmark, record each as JSON in benchmarks/results/, rewrite the table
 in docs/performance.md, and print it.
 
-    .venv/bin/python benchmarks/run.py            # the full run (~10 minutes on 2 idle cores)
+    .venv/bin/python benchmarks/run.py            # the full run (24 minutes on 2 cores at load 2-5)
     .venv/bin/python benchmarks/run.py --quick    # shorter simulations, fewer variants (~4 minutes)
     .venv/bin/python benchmarks/run.py --only city_day --quick
     .venv/bin/python benchmarks/run.py --table    # only rewrite the table from the recorded results
