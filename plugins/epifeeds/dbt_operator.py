@@ -30,7 +30,6 @@ from epifeeds.settings import DBT_PROJECT_DIR, WAREHOUSE_CONN_ID, load_settings,
 
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 RUN_RESULTS_FILE = "run_results.json"
-_TELEMETRY_OFF = {"DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
 
 
 class DbtBuildFailed(RuntimeError):
@@ -99,17 +98,13 @@ def _warehouse_environment(conn_id: str) -> tuple[dict[str, str], str]:
     """The variables ``dbt_project/profiles.yml`` reads, from the Airflow connection; and its DSN."""
     from airflow.sdk import Connection
 
+    from epifeeds.warehouse import dbt_env_for
+
     conn = Connection.get(conn_id)
-    port = conn.port or 5432
-    env = {
-        "EPIFEEDS_PG_HOST": conn.host or "127.0.0.1",
-        "EPIFEEDS_PG_PORT": str(port),
-        "EPIFEEDS_PG_USER": conn.login or "",
-        "EPIFEEDS_PG_PASSWORD": conn.password or "",
-        "EPIFEEDS_WAREHOUSE_DB": conn.schema or "",
-        **_TELEMETRY_OFF,
-    }
-    return env, pg_dsn(conn.host, port, conn.login or "", conn.password or "", conn.schema)
+    dsn = pg_dsn(
+        conn.host or "127.0.0.1", conn.port or 5432, conn.login or "", conn.password or "", conn.schema
+    )
+    return dbt_env_for(dsn), dsn
 
 
 def _seed_partial_parse(target: Path) -> None:

@@ -49,23 +49,26 @@ def dbt_executable() -> Path:
 
 
 def dbt_env(settings: Settings | None = None) -> dict[str, str]:
-    """Environment variables ``dbt_project/profiles.yml`` reads, with dbt's telemetry off: the one place
-    the dbt environment is built (the CLI, ``run_dbt`` and the Airflow environment all take it from here).
-
-    Derived from the warehouse DSN (``EPIFEEDS_WAREHOUSE_DSN``, or the one the EPIFEEDS_PG_* parts make), so
-    dbt by hand and the platform always read the same database. Merge over ``os.environ`` when running a
+    """Environment variables ``dbt_project/profiles.yml`` reads, with dbt's telemetry off, for the
+    settings' warehouse (``EPIFEEDS_WAREHOUSE_DSN``, or the one the EPIFEEDS_PG_* parts make), so dbt by
+    hand and the platform always read the same database. Merge over ``os.environ`` when running a
     subprocess: ``{**os.environ, **dbt_env(settings)}``.
     """
+    return dbt_env_for((settings or load_settings()).warehouse_dsn)
+
+
+def dbt_env_for(dsn: str) -> dict[str, str]:
+    """The one place the dbt environment is built: ``profiles.yml``'s variables for a warehouse DSN (the
+    CLI, ``run_dbt``, the Airflow environment and build_warehouse's dbt task all take it from here)."""
     from psycopg.conninfo import conninfo_to_dict
 
-    settings = settings or load_settings()
-    parts = conninfo_to_dict(settings.warehouse_dsn)
+    parts = conninfo_to_dict(dsn)
     return {
-        "EPIFEEDS_PG_HOST": str(parts.get("host") or settings.pg_host),
-        "EPIFEEDS_PG_PORT": str(parts.get("port") or settings.pg_port),
-        "EPIFEEDS_PG_USER": str(parts.get("user") or settings.pg_user),
-        "EPIFEEDS_PG_PASSWORD": str(parts.get("password") or ""),
-        "EPIFEEDS_WAREHOUSE_DB": str(parts.get("dbname") or settings.warehouse_db),
+        "EPIFEEDS_PG_HOST": str(parts.get("host", "")),
+        "EPIFEEDS_PG_PORT": str(parts.get("port", "5432")),
+        "EPIFEEDS_PG_USER": str(parts.get("user", "")),
+        "EPIFEEDS_PG_PASSWORD": str(parts.get("password", "")),
+        "EPIFEEDS_WAREHOUSE_DB": str(parts.get("dbname", "")),
         **TELEMETRY_OFF,
     }
 

@@ -92,3 +92,21 @@ def test_a_dsn_is_written_one_way_and_reads_back(monkeypatch: pytest.MonkeyPatch
         "dbname": "warehouse",
     }
     assert sqlalchemy_url(dsn) == "postgresql+psycopg2://etl%40corp:p%40%3A%2Fw@db.internal:6543/warehouse"
+
+
+def test_the_dag_tasks_and_the_dbt_task_read_the_warehouse_connection_alike(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from epifeeds.dbt_operator import _warehouse_environment
+    from epifeeds.tasks import warehouse_dsn
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_EPIFEEDS_WAREHOUSE", "postgresql://etl:p%40ss%2Fw@db.internal:6543/wh_other"
+    )
+    env, dsn = _warehouse_environment("epifeeds_warehouse")
+
+    assert dsn == warehouse_dsn() == "postgresql://etl:p%40ss%2Fw@db.internal:6543/wh_other"
+    dbt_target = [
+        env[f"EPIFEEDS_{n}"] for n in ("PG_HOST", "PG_PORT", "PG_USER", "PG_PASSWORD", "WAREHOUSE_DB")
+    ]
+    assert dbt_target == ["db.internal", "6543", "etl", "p@ss/w", "wh_other"]
