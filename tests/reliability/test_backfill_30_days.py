@@ -60,10 +60,6 @@ REPORT_DATES = [FIRST + timedelta(days=n) for n in range(DAYS)]
 TOKEN = "backfill-token"
 AT_ONCE = 4
 # Known differences, found by this test (docs/reliability.md, "Known gaps"); strict, so a fix shows up.
-DISTRICT_VERSIONS = (
-    "versions are numbered in landing order: a run that pulled the district API earlier (the original"
-    " report) and lands after a later run (the revision) makes the original the newest _version"
-)
 REGISTRY_LEDGER = (
     "ingest_registries checks already_taken outside the registry's lock: two runs at once both ledger"
     " the same registry bytes, each under its own report date (the rows land once)"
@@ -213,7 +209,6 @@ def test_the_file_feeds_and_registries_land_the_same_rows(backfills):
     assert days == DAYS and min(map(len, landed(sequential, file_feeds).values())) > 0
 
 
-@pytest.mark.xfail(strict=False, reason=DISTRICT_VERSIONS)
 def test_the_district_reports_land_the_same_versions(backfills):
     sequential, concurrent = backfills
     assert (
@@ -237,14 +232,12 @@ def test_the_ledger_of_the_report_feeds_is_the_same(backfills):
     assert len(reports) > DAYS * 20
 
 
-@pytest.mark.xfail(strict=False, reason=DISTRICT_VERSIONS)
 def test_the_findings_that_need_attention_are_the_same(backfills):
     sequential, concurrent = backfills
     assert difference(findings(concurrent), findings(sequential)) == {}
     assert len(findings(sequential)) > 10
 
 
-@pytest.mark.xfail(strict=False, reason=DISTRICT_VERSIONS)
 def test_the_marts_are_the_same(backfills):
     sequential, concurrent = backfills
     assert difference(marts(concurrent), marts(sequential)) == {}

@@ -70,11 +70,6 @@ def test_the_file_feeds_land_the_same_whatever_the_order(in_both_orders):
     assert all(landed_rows(in_order)[table] for table in FEED_TABLES)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="versions are numbered in landing order: the earlier run's original report, landed last,"
-    " becomes the newest version (docs/reliability.md, Known gaps)",
-)
 def test_the_newest_district_report_is_the_latest_pulled_whatever_the_order(in_both_orders):
     in_order, reversed_ = in_both_orders
     with psycopg.connect(in_order) as conn:  # the simulation revises some reports: the test has a case

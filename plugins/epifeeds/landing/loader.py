@@ -20,7 +20,8 @@ from epifeeds.feeds.contracts import FeedContract
 from epifeeds.feeds.parsing import ParseResult, UnreadablePayload
 from epifeeds.landing import bulk
 from epifeeds.landing.archive import archive_path, archive_payload, sha256_of
-from epifeeds.landing.bulk import array_literal, copy_text, row_hashes
+from epifeeds.landing.bulk import copy_text, row_hashes
+from epifeeds.landing.versioning import latest_versions, place_older
 
 
 @dataclass(frozen=True)
@@ -194,15 +195,16 @@ def _land_parsed(
 ) -> LandingOutcome:
     with conn.transaction():
         _slice_lock(conn, contract, delivery)
-        status, message, loaded_at = conn.execute(
-            "select status, message, clock_timestamp() from landing.batches where batch_id = %s for update",
+        status, message, loaded_at, received_at = conn.execute(
+            "select status, message, clock_timestamp(), received_at from landing.batches"
+            " where batch_id = %s for update",
             (batch_id,),
         ).fetchone()
         if status == "landed" or (status == "quarantined" and not message.startswith(LOAD_ERROR_PREFIX)):
             return _outcome_of(conn, batch_id, is_repeat=True)  # a concurrent run of the same slice took it
         new_versions = landed = rejected = 0
         for chunk in parsed.chunks():  # a streamed parse reads its file as the chunks are taken
-            new_versions += _land_rows(conn, contract, batch_id, chunk.rows, loaded_at)
+            new_versions += _land_rows(conn, contract, batch_id, chunk.rows, loaded_at, received_at)
             _store_rejects(conn, contract, batch_id, delivery, chunk)
             landed, rejected = landed + len(chunk.rows), rejected + len(chunk.rejects)
         if parsed.rows_read != landed + rejected:  # nothing may disappear between reading and landing
@@ -254,28 +256,33 @@ def _land_rows(
     batch_id: int,
     rows: list[dict[str, Any]],
     loaded_at: datetime,
+    received_at: datetime,
 ) -> int:
-    """COPY the rows that differ from their key's latest version; returns how many new versions were written."""
+    """COPY the rows that differ from their key's latest version; returns how many new versions were written.
+
+    Versions follow the deliveries' `received_at` (the API's as_of, a file's arrival), not the order they
+    land in: a row of a delivery older than the one holding its key's latest version is placed among the
+    earlier versions (landing/versioning.py), so a run that lands late never makes an old report the newest."""
     if not rows:
         return 0
-    key = contract.key
-    keys = list(zip(*([row[k] for row in rows] for k in key), strict=True))
-    latest = {
-        tuple(found[:-2]): (found[-2], found[-1])
-        for found in conn.execute(
-            f"select distinct on ({', '.join(key)}) {', '.join(key)}, _version, _row_hash"
-            f" from {contract.landing_table} where ({', '.join(key)}) in"
-            f" (select * from unnest({', '.join(f'%s::{contract.column(k).pg_type}[]' for k in key)}))"
-            f" order by {', '.join(key)}, _version desc",
-            [array_literal(values) for values in zip(*keys, strict=True)],
-        ).fetchall()
-    }
-    digests = row_hashes(contract, rows)
-    written = []  # (row, version, digest) of the rows that are new versions
-    for row, row_key, digest in zip(rows, keys, digests, strict=True):
-        version, previous_hash = latest.get(row_key, (0, None))
-        if digest != previous_hash:
+    keys = list(zip(*([row[k] for row in rows] for k in contract.key), strict=True))
+    latest = {found[0]: found[1:] for found in latest_versions(conn, contract, keys)}
+    written, older = [], []  # (row, version, digest) of the new versions; (row, key, digest) to place
+    for row, row_key, digest in zip(rows, keys, row_hashes(contract, rows), strict=True):
+        version, previous_hash, previous_at = latest.get(row_key, (0, None, None))
+        if previous_at is not None and received_at < previous_at:
+            older.append((row, row_key, digest))
+        elif digest != previous_hash:
             written.append((row, version + 1, digest))
+    if older:
+        written += place_older(conn, contract, older, received_at)
+    _copy_versions(conn, contract, batch_id, loaded_at, written)
+    return len(written)
+
+
+def _copy_versions(
+    conn: psycopg.Connection, contract: FeedContract, batch_id: int, loaded_at: datetime, written: list[tuple]
+) -> None:
     columns = [c.name for c in contract.columns]
     copy_sql = f"copy {contract.landing_table} ({', '.join(columns)}, _batch_id, _loaded_at, _version, _row_hash) from stdin"
     with conn.cursor().copy(copy_sql) as copy:
@@ -289,7 +296,6 @@ def _land_rows(
         else:  # a value copy_text does not write itself: psycopg's adapters, row by row
             for row, version, digest in written:
                 copy.write_row([row[c] for c in columns] + [batch_id, loaded_at, version, digest])
-    return len(written)
 
 
 def _store_rejects(
