@@ -11,7 +11,7 @@ the others: `finish` raises `DeliveriesFailed` with the list once all of them ha
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import psycopg
@@ -40,7 +40,8 @@ class IngestRun:
         self, contract: FeedContract, delivery: Delivery, parse: Callable[[bytes], ParseResult]
     ) -> LandingOutcome:
         outcome = land_delivery(self.conn, contract, self.archive_url, delivery, parse)
-        self.landed.append((delivery, outcome))
+        # Kept for `finish` without its payload: a run of many large files would hold all of them till the end.
+        self.landed.append((replace(delivery, payload=b""), outcome))
         if outcome.status == "quarantined" and outcome.message.startswith(LOAD_ERROR_PREFIX):
             self.failures.append(outcome.message)
         return outcome
