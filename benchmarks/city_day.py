@@ -207,7 +207,10 @@ def _replicate_history(dsn: str, history_days: int) -> dict[str, int]:
             if first is None:
                 continue
             extra = history_days - ((last - first).days + 1)
-            select = ", ".join(f"{c} - g" if c == "report_date" else c for c in columns)
+            # each copied day as it would have landed, g days earlier: a year of history is not one
+            # day's load (the data tests' window, macro recent_report_dates, reads `_loaded_at`)
+            shifted = {"report_date": "report_date - g", "_loaded_at": "_loaded_at - g * interval '1 day'"}
+            select = ", ".join(shifted.get(c, c) for c in columns)
             conn.execute(
                 f"insert into landing.{table} ({', '.join(columns)}) select {select} from landing.{table}"
                 f" cross join generate_series(1, {max(extra, 0)}) as g where report_date = %s",

@@ -28,7 +28,7 @@ from epifeeds.feeds.hotels import ingest_hotel_reports
 from epifeeds.feeds.registries import ingest_registries
 from epifeeds.feeds.testing_sites import ingest_testing_site_reports
 from epifeeds.settings import Settings, load_settings
-from epifeeds.warehouse import run_dbt
+from epifeeds.warehouse import DbtCommandError, run_dbt
 from epifeeds_sim.generate import generate
 from epifeeds_sim.ground_truth import GroundTruth
 from epifeeds_sim.server import serve_in_background
@@ -393,3 +393,29 @@ def test_revisions_reach_the_marts_on_the_next_incremental_build(revisable: Ware
 
     assert site_row(revised_outside, outside) == {"report_version": 2, "is_revised": True}
     assert r2("140106", outside) is False
+
+
+def test_site_data_tests_judge_the_report_dates_a_load_can_have_changed(revisable: Warehouse) -> None:
+    """The staging view's data tests read the window of macro recent_report_dates: an old report date
+    loaded long ago was judged when it landed; a version landed since brings its date back in; and
+    `test_full_history` judges every row."""
+    select = ("test", "--select", "stg_testing_sites__daily_reports")
+    with psycopg.connect(revisable.settings.warehouse_dsn) as conn:  # the first day, landed ten days earlier
+        conn.execute(
+            "update landing.testing_site_reports set _loaded_at = _loaded_at - interval '10 days'"
+            " where report_date = %s",
+            (FIRST_DAY,),
+        )
+    site_id = _land_site_revision(revisable, "140105", FIRST_DAY, extra_samples=-1_000_000)
+    revisable.dbt(*select, "--vars", "{lookback_days: 1}")  # outside the window: not judged again
+    with pytest.raises(DbtCommandError, match="non_negative_stg_testing_sites__daily_reports_samples"):
+        revisable.dbt(*select, "--vars", "{lookback_days: 1, test_full_history: true}")
+    with psycopg.connect(revisable.settings.warehouse_dsn) as conn:  # the same bad version, landed now
+        conn.execute(
+            "update landing.testing_site_reports set _loaded_at = now()"
+            " where site_id = %s and report_date = %s and _version = (select max(_version)"
+            " from landing.testing_site_reports where site_id = %s and report_date = %s)",
+            (site_id, FIRST_DAY, site_id, FIRST_DAY),
+        )
+    with pytest.raises(DbtCommandError, match="non_negative_stg_testing_sites__daily_reports_samples"):
+        revisable.dbt(*select, "--vars", "{lookback_days: 1}")
