@@ -157,9 +157,16 @@ def _close_other_databases(admin: psycopg.Connection, warehouse: str) -> None:
         (warehouse, BI_READER_ROLE),
     ).fetchall()
     for (database,) in reachable:
-        admin.execute(
-            sql.SQL("revoke connect, temporary on database {} from public").format(sql.Identifier(database))
-        )
+        try:
+            with admin.transaction():  # a savepoint: a database dropped meanwhile needs no revoking
+                admin.execute(
+                    sql.SQL("revoke connect, temporary on database {} from public").format(
+                        sql.Identifier(database)
+                    )
+                )
+        except (psycopg.errors.InvalidCatalogName, psycopg.errors.InternalError):
+            if admin.execute("select 1 from pg_database where datname = %s", (database,)).fetchone():
+                raise
 
 
 def _grant_marts_only(warehouse: psycopg.Connection) -> None:
