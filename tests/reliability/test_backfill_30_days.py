@@ -57,7 +57,7 @@ pytestmark = pytest.mark.integration
 DAYS = int(os.environ.get("EPIFEEDS_TEST_BACKFILL_DAYS", 30))  # fewer to try the test out quickly
 FIRST = date(2022, 3, 1)
 REPORT_DATES = [FIRST + timedelta(days=n) for n in range(DAYS)]
-TOKEN = "backfill-token"
+TOKEN = "test-backfill-token"
 AT_ONCE = 4
 # Known differences, found by this test (docs/reliability.md, "Known gaps"); strict, so a fix shows up.
 REGISTRY_LEDGER = (

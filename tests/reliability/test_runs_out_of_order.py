@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 
 FIRST = date(2022, 3, 1)
 DAYS = [FIRST + timedelta(days=n) for n in range(4)]
-TOKEN = "order-token"
+TOKEN = "test-order-token"
 
 
 @pytest.fixture(scope="module")
