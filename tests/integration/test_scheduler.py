@@ -1,45 +1,33 @@
 """Scheduling semantics under a real Airflow scheduler: the local platform's api-server, dag-processor and
-scheduler (LocalExecutor) as processes, started once for this module by `epifeeds.local_platform`, with
-their own metadata database (created, migrated, dropped), ports and state folder.
+scheduler (LocalExecutor) as processes, started once for this module (tests/integration/scheduler_platform.py),
+with their own metadata database (created, migrated, dropped), ports and state folder.
 
 The DAG folder holds the real `ingest_district_reports` DAG (pulling from the simulator over HTTP) and
 light stand-ins: `build_warehouse` with the real DAG's id, Asset schedule (any landing Asset) and
-`max_active_runs=1`, but a sleep instead of dbt; a DAG that emits a landing Asset; a task that hangs past
-its `execution_timeout`. Every DAG gets the platform's `default_args()` (owner, retries, the failure
-notifier).
+`max_active_runs=1`, but a sleep instead of dbt (test_scheduler_warehouse.py runs the real one); a DAG that
+emits a landing Asset; a task that hangs past its `execution_timeout`. Every DAG gets the platform's
+`default_args()` (owner, retries, the failure notifier).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import shutil
-import socket
 import subprocess
-import sys
 import textwrap
-import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from datetime import time as clock_time
-from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
 
-from epifeeds import local_platform as lp
-from epifeeds.alerts.receiver import webhook_receiver
 from epifeeds.orchestration import run_time_for
-from epifeeds.settings import DAGS_DIR, load_settings
+from epifeeds.settings import DAGS_DIR
 from epifeeds_sim.generate import generate
-from epifeeds_sim.server import serve_in_background
-from tests.conftest import create_database, drop_database, dsn_for
+from tests.integration.scheduler_platform import AIRFLOW, Platform, finished_run, scheduler_platform, wait_for
 
 pytestmark = pytest.mark.integration
 
-AIRFLOW = str(Path(sys.executable).with_name("airflow"))
-TOKEN = "scheduler-test-token"
 BUILD_SECONDS = 8
 
 LIGHT_DAGS = textwrap.dedent(
@@ -99,26 +87,9 @@ LIGHT_DAGS = textwrap.dedent(
 TEST_DAGS = ("ingest_district_reports", "build_warehouse", "emit_testing_sites", "hang_probe")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@dataclasses.dataclass
-class Platform:
-    api: lp.AirflowApi
-    env: dict[str, str]
-    warehouse_dsn: str
-    alerts: Any  # ReceivedMessages of the loopback webhook
-    state: lp.StateDir
-
-
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory) -> Platform:
+def platform(tmp_path_factory) -> Iterator[Platform]:
     tmp = tmp_path_factory.mktemp("scheduler")
-    metadata_db = create_database("epifeeds_test_sched_af")
-    warehouse_db = create_database("epifeeds_test_sched_wh")
     dags = tmp / "dags"
     dags.mkdir()
     shutil.copy(DAGS_DIR / "ingest_district_reports.py", dags)
@@ -132,85 +103,8 @@ def platform(tmp_path_factory) -> Platform:
         scale="small",
         feeds=("district_reports",),
     )
-    state = lp.StateDir(tmp / "state")
-    try:
-        with serve_in_background(tmp / "sim", TOKEN) as api_url, webhook_receiver() as (webhook, received):
-            settings = dataclasses.replace(
-                load_settings(),
-                home=tmp,
-                airflow_dsn=dsn_for(metadata_db),
-                warehouse_dsn=dsn_for(warehouse_db),
-                district_api_url=api_url,
-                district_api_token=TOKEN,
-            )
-            base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "EPIFEEDS_"))} | {
-                "AIRFLOW_HOME": str(tmp / "airflow-home"),
-                "EPIFEEDS_HOME": str(tmp),
-                "EPIFEEDS_ARCHIVE_URL": str(tmp / "archive"),
-                "EPIFEEDS_ALERT_RETRY_BACKOFF_SECONDS": "0.1",
-            }
-            env = lp.platform_environment(
-                settings,
-                state,
-                api_port=_free_port(),
-                parallelism=3,
-                dags_folder=dags,
-                alert_webhook_url=webhook,
-                base=base,
-            )
-            migrated = subprocess.run(
-                [AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300
-            )
-            assert migrated.returncode == 0, migrated.stdout[-3000:] + migrated.stderr[-3000:]
-            processes = lp.start_airflow(state, env, components=("api-server", "dag-processor", "scheduler"))
-            api = None
-            try:
-                api = lp.AirflowApi(
-                    env["AIRFLOW__API__BASE_URL"], lp.load_or_create_secrets(state)["ui_password"]
-                )
-                api.wait_until_up(processes)
-                api.wait_for_dags(TEST_DAGS, timeout_seconds=180)
-                for dag_id in TEST_DAGS:
-                    api.unpause(dag_id)
-                yield Platform(api, env, settings.warehouse_dsn, received, state)
-            finally:
-                if api is not None:
-                    api.close()
-                stopped = lp.stop_recorded(state)
-                print("stopped:", stopped)
-                assert len(stopped) == len(processes)
-                assert members_of_groups({p.pid for p in processes}) == []  # workers and tasks too
-                assert lp.recorded_processes(state) == [] and lp.stop_recorded(state) == []
-    finally:
-        drop_database(metadata_db)
-        drop_database(warehouse_db)
-
-
-def members_of_groups(group_ids: set[int]) -> list[str]:
-    """Live processes (not zombies) in any of these process groups, as 'pid command'."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) in group_ids and fields[0] not in ("Z", "X"):
-            found.append(f"{stat.parent.name} {(stat.parent / 'cmdline').read_bytes()[:120]!r}")
-    return found
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout_seconds: float = 150) -> Any:
-    deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline:
-        if found := probe():
-            return found
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout_seconds:.0f} s waiting for {what}")
-
-
-def finished_run(api: lp.AirflowApi, dag_id: str, run_id: str) -> dict | None:
-    run = next(r for r in api.dag_runs(dag_id) if r["dag_run_id"] == run_id)
-    return run if run["state"] in ("success", "failed") else None
+    with scheduler_platform(tmp, dags=dags, sim=tmp / "sim", dag_ids=TEST_DAGS) as platform:
+        yield platform
 
 
 def test_a_triggered_ingest_run_succeeds_and_its_asset_event_triggers_a_warehouse_build(platform):
