@@ -123,7 +123,13 @@ def feed_table_ddl(contract: FeedContract) -> str:
         f"    primary key ({', '.join(contract.key)}, _version)",
     ]
     body = ",\n".join(columns)
-    return f"create table if not exists {contract.landing_table} (\n{body}\n);"
+    ddl = f"create table if not exists {contract.landing_table} (\n{body}\n);"
+    if contract.key[0] != contract.date_column:
+        # Readers judge a window of report dates (dbt's incremental models and windowed tests, GX's daily
+        # batches); without this index each of them scans the feed's whole history.
+        index = f"{contract.landing_table.split('.')[-1]}__{contract.date_column}_idx"
+        ddl += f"\ncreate index if not exists {index} on {contract.landing_table} ({contract.date_column});"
+    return ddl
 
 
 def current_view_name(contract: FeedContract) -> str:
