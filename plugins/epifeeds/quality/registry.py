@@ -96,7 +96,7 @@ RULES: dict[str, RuleSpec] = {
             "that day needs a row: `details.missing_site_ids`), reporter = the district; hotels per hotel "
             "while requisitioned, reporter = the hotel. Site files due D+1 06:00, hotel reports D+1 09:00; "
             "both judged missing from 11:00, after the 10:30 ingests",
-            "`quality/completeness.py` (districts), `quality/file_feed_completeness.py` (sites, hotels), "
+            "`quality/completeness.py` (every feed; `expected_reports.py`, `reporting_calendar.py`), "
             "hourly `feed_watchdog`",
             "landing.batches, the roster, the registries, `reporting_calendar.csv`",
             "missing after grace: error; late: warn",
