@@ -10,6 +10,8 @@ whenever their bytes are new, whatever their file time. A site or hotel whose en
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 
@@ -155,24 +157,50 @@ def ingest_registries(
         run = IngestRun(conn, archive_url, as_of)
         for contract in REGISTRIES:
             payload, arrived_at, uri = drop.read_path(REGISTRY_FILES[contract.feed])
-            if already_taken(conn, contract.feed, payload):
-                continue  # the registry has not changed since a run took it (for whatever report date)
-
-            def parse(raw: bytes, contract: FeedContract = contract) -> FileParseResult:
-                return parse_registry(contract, raw, roster=roster, default_as_of=report_date)
-
             delivery = Delivery(contract.feed, "*", report_date, uri, payload, min(arrived_at, as_of))
-            outcome = run.land(contract, delivery, parse)
-            if outcome.is_repeat:
-                continue  # the registry has not changed since a run took it
-            record = outcome_record(contract.feed, "*", report_date, uri, outcome)
-            record["slice_dates"] = [
-                str(day)
-                for (day,) in conn.execute(
-                    f"select distinct registry_as_of from {contract.landing_table} where _batch_id = %s",
-                    (outcome.batch_id,),
-                )
-            ]
-            records.append(record)
+            with _registry_lock(conn, contract.feed):
+                record = _take(conn, run, contract, delivery, roster)
+            if record is not None:
+                records.append(record)
         run.finish()  # findings and alerts for what was quarantined; fails, with the list, on load errors
     return records
+
+
+@contextmanager
+def _registry_lock(conn: psycopg.Connection, feed: str) -> Iterator[None]:
+    """The loader's slice lock of the whole registry feed, held by the session across the ledger check and
+    the landing: two runs at once would otherwise both find the bytes new and both ledger them."""
+    key = f"epifeeds.landing:{feed}:*:*"  # the key loader._slice_lock takes for a feed without a report date
+    conn.execute("select pg_advisory_lock(hashtext(%s))", (key,))
+    try:
+        yield
+    finally:
+        conn.execute("select pg_advisory_unlock(hashtext(%s))", (key,))
+
+
+def _take(
+    conn: psycopg.Connection,
+    run: IngestRun,
+    contract: FeedContract,
+    delivery: Delivery,
+    roster: DistrictRoster,
+) -> dict | None:
+    """Land one registry delivery unless its bytes were taken before; the record of a new delivery."""
+    if already_taken(conn, contract.feed, delivery.payload):
+        return None  # the registry has not changed since a run took it (for whatever report date)
+
+    def parse(raw: bytes) -> FileParseResult:
+        return parse_registry(contract, raw, roster=roster, default_as_of=delivery.report_date)
+
+    outcome = run.land(contract, delivery, parse)
+    if outcome.is_repeat:
+        return None  # the registry has not changed since a run took it
+    record = outcome_record(contract.feed, "*", delivery.report_date, delivery.source_uri, outcome)
+    record["slice_dates"] = [
+        str(day)
+        for (day,) in conn.execute(
+            f"select distinct registry_as_of from {contract.landing_table} where _batch_id = %s",
+            (outcome.batch_id,),
+        )
+    ]
+    return record
