@@ -132,8 +132,7 @@ def _judge_and_record(
         stored, pairs = judge(report, received(report), as_of)
         results += stored
         checked += pairs
-    if feed == DISTRICTS:
-        checked = _settled_stay_settled(conn, checked, as_of)
+    checked = _settled_stay_settled(conn, checked, as_of, keep_silenced=feed == DISTRICTS)
     record_findings(conn, checked, as_of)
     statistics = None
     if report_dates is not None:
@@ -154,10 +153,14 @@ def _judge_and_record(
     return results
 
 
-def _settled_stay_settled(conn: psycopg.Connection, checked: Checked, as_of: datetime) -> Checked:
-    """Districts' C1 as it always was: a resolved finding stays resolved when an earlier check is run
-    again (a backfill re-running the watchdog of a day whose report came later opens no alert; only its
-    summary and details are refreshed), and a silenced one stays silenced when the report arrives."""
+def _settled_stay_settled(
+    conn: psycopg.Connection, checked: Checked, as_of: datetime, *, keep_silenced: bool
+) -> Checked:
+    """C1 of every feed (districts, site files, hotel reports): a resolved finding stays resolved when an
+    earlier check is run again (a backfill re-running the watchdog of a day whose report came later opens
+    no alert, no 'open' then 'resolved' noise; only its summary and details are refreshed). With
+    `keep_silenced` (districts, as they always were) a silenced one stays silenced when the report arrives;
+    the file feeds' silenced findings resolve then, as before."""
     keys = [finding.key for _, finding in checked if finding is not None]
     if not keys:
         return checked
@@ -177,7 +180,7 @@ def _settled_stay_settled(conn: psycopg.Connection, checked: Checked, as_of: dat
                     " where finding_key = %s",
                     (as_of, finding.summary, Jsonb(finding.details), finding.key),
                 )
-            elif not (status == "silenced" and result.status == "pass"):
+            elif not (keep_silenced and status == "silenced" and result.status == "pass"):
                 kept.append((result, finding))
     return kept
 
