@@ -66,15 +66,15 @@ def test_the_dbt_environment_and_the_airflow_connection_name_the_same_warehouse(
     from epifeeds.warehouse import dbt_env
 
     # A warehouse elsewhere than the EPIFEEDS_PG_* parts, with a password that needs URL-encoding.
-    monkeypatch.setenv("EPIFEEDS_WAREHOUSE_DSN", "postgresql://etl:p%40ss%2Fw@db.internal:6543/wh_other")
+    monkeypatch.setenv("EPIFEEDS_WAREHOUSE_DSN", "postgresql://etl:test-p%40ss%2Fw@db.internal:6543/wh_other")
     settings = load_settings()
     env = airflow_environment(settings)
 
-    assert env["AIRFLOW_CONN_EPIFEEDS_WAREHOUSE"] == "postgresql://etl:p%40ss%2Fw@db.internal:6543/wh_other"
+    assert env["AIRFLOW_CONN_EPIFEEDS_WAREHOUSE"] == "postgresql://etl:test-p%40ss%2Fw@db.internal:6543/wh_other"
     dbt_target = [
         env[f"EPIFEEDS_{n}"] for n in ("PG_HOST", "PG_PORT", "PG_USER", "PG_PASSWORD", "WAREHOUSE_DB")
     ]
-    assert dbt_target == ["db.internal", "6543", "etl", "p@ss/w", "wh_other"]
+    assert dbt_target == ["db.internal", "6543", "etl", "test-p@ss/w", "wh_other"]
     assert dbt_env(settings).items() <= env.items()
 
 
@@ -83,15 +83,15 @@ def test_a_dsn_is_written_one_way_and_reads_back(monkeypatch: pytest.MonkeyPatch
 
     from epifeeds.settings import pg_dsn, sqlalchemy_url
 
-    dsn = pg_dsn("db.internal", 6543, "etl@corp", "p@:/w", "warehouse")
+    dsn = pg_dsn("db.internal", 6543, "etl@corp", "test-p@:/w", "warehouse")
     assert conninfo_to_dict(dsn) == {
         "host": "db.internal",
         "port": "6543",
         "user": "etl@corp",
-        "password": "p@:/w",
+        "password": "test-p@:/w",
         "dbname": "warehouse",
     }
-    assert sqlalchemy_url(dsn) == "postgresql+psycopg2://etl%40corp:p%40%3A%2Fw@db.internal:6543/warehouse"
+    assert sqlalchemy_url(dsn) == "postgresql+psycopg2://etl%40corp:test-p%40%3A%2Fw@db.internal:6543/warehouse"
 
 
 def test_the_dag_tasks_and_the_dbt_task_read_the_warehouse_connection_alike(
@@ -101,12 +101,12 @@ def test_the_dag_tasks_and_the_dbt_task_read_the_warehouse_connection_alike(
     from epifeeds.tasks import warehouse_dsn
 
     monkeypatch.setenv(
-        "AIRFLOW_CONN_EPIFEEDS_WAREHOUSE", "postgresql://etl:p%40ss%2Fw@db.internal:6543/wh_other"
+        "AIRFLOW_CONN_EPIFEEDS_WAREHOUSE", "postgresql://etl:test-p%40ss%2Fw@db.internal:6543/wh_other"
     )
     env, dsn = _warehouse_environment("epifeeds_warehouse")
 
-    assert dsn == warehouse_dsn() == "postgresql://etl:p%40ss%2Fw@db.internal:6543/wh_other"
+    assert dsn == warehouse_dsn() == "postgresql://etl:test-p%40ss%2Fw@db.internal:6543/wh_other"
     dbt_target = [
         env[f"EPIFEEDS_{n}"] for n in ("PG_HOST", "PG_PORT", "PG_USER", "PG_PASSWORD", "WAREHOUSE_DB")
     ]
-    assert dbt_target == ["db.internal", "6543", "etl", "p@ss/w", "wh_other"]
+    assert dbt_target == ["db.internal", "6543", "etl", "test-p@ss/w", "wh_other"]
