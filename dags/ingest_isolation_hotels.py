@@ -43,7 +43,10 @@ def ingest_isolation_hotels():
         from epifeeds.tasks import validate_changed_slices
 
         context = get_current_context()
-        return validate_changed_slices(landed["deliveries"], context["run_id"], context["data_interval_end"])
+        run_id, run_time = context["run_id"], context["data_interval_end"]
+        return validate_changed_slices(
+            landed["deliveries"], run_id, run_time, feeds=("hotel_reports", "hotel_check_ins")
+        )
 
     validate(land())
 

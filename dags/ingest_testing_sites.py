@@ -44,7 +44,10 @@ def ingest_testing_sites():
         from epifeeds.tasks import validate_changed_slices
 
         context = get_current_context()
-        return validate_changed_slices(landed["deliveries"], context["run_id"], context["data_interval_end"])
+        run_id, run_time = context["run_id"], context["data_interval_end"]
+        return validate_changed_slices(
+            landed["deliveries"], run_id, run_time, feeds=("testing_site_reports",)
+        )
 
     validate(land())
 

@@ -9,6 +9,7 @@ judges completeness and freshness on the clock.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
 import psycopg
@@ -19,6 +20,8 @@ from epifeeds.settings import DISTRICT_API_CONN_ID, WAREHOUSE_CONN_ID, load_sett
 
 # The file feeds whose deliveries are reports (registries are snapshots; check-ins come inside hotel reports).
 REPORT_FEEDS = ("testing_site_reports", "hotel_reports")
+# The file feeds sliced by a date of the run's window, whose slices a failed try may leave unvalidated.
+WINDOWED_FEEDS = ("testing_site_reports", "hotel_reports", "hotel_check_ins")
 
 
 def _connection(conn_id: str):
@@ -119,11 +122,13 @@ def validate_district_reports(deliveries: list[dict], run_id: str, run_time: dat
     """GX on every report date that got new rows; the platform's district rules on every pulled date."""
     from epifeeds.feeds.contracts import DISTRICT_REPORTS
     from epifeeds.quality.district_checks import check_district_feed
-    from epifeeds.quality.gx_runner import validate_landing_slice
+    from epifeeds.quality.gx_runner import validate_landing_slices
 
     dsn = warehouse_dsn()
     changed = sorted({d["report_date"] for d in deliveries if d["rows_new_versions"]})
-    gx = [validate_landing_slice(dsn, DISTRICT_REPORTS, date.fromisoformat(day), run_id) for day in changed]
+    gx = validate_landing_slices(
+        dsn, [(DISTRICT_REPORTS, date.fromisoformat(day)) for day in changed], run_id
+    )
     pulled = sorted({date.fromisoformat(d["report_date"]) for d in deliveries})
     with psycopg.connect(dsn) as conn:
         results = check_district_feed(conn, pulled, run_id, run_time)
@@ -156,20 +161,50 @@ def rule_dates_for(deliveries: list[dict], run_time: datetime | None = None) -> 
     return {group: sorted(changed[group] | window) for group in FEED_GROUPS if group in changed}
 
 
+def unvalidated_slices(conn, feeds: Iterable[str], days: list[date]) -> list[tuple[str, date]]:
+    """(feed, date) of every slice among `days` whose newest landed row is newer than the feed's last GX
+    run on that date: what a failed try landed and no try validated. A cleared run's ingest finds it all
+    repeats, and an ingest that failed at the end passed no XCom, so the deliveries cannot tell."""
+    from epifeeds.quality.suites import suite_name
+
+    slices = []
+    for feed in feeds:
+        contract = CONTRACTS[feed]
+        column = contract.date_column
+        query = (
+            f"select l.day from (select {column} as day, max(_loaded_at) as loaded_at"
+            f" from {contract.landing_table} where {column} = any(%s) group by {column}) l"
+            " where l.loaded_at > coalesce((select max(r.started_at) from dq.check_runs r"
+            " where r.suite = %s and r.report_date = l.day), '-infinity')"
+        )
+        with conn.transaction():
+            rows = conn.execute(query, (days, suite_name(contract))).fetchall()
+        slices += [(feed, day) for (day,) in rows]
+    return sorted(slices)
+
+
 def validate_changed_slices(
-    deliveries: list[dict], run_id: str, run_time: datetime | None = None
+    deliveries: list[dict],
+    run_id: str,
+    run_time: datetime | None = None,
+    feeds: Iterable[str] | None = None,
 ) -> list[dict]:
-    """The contract's GX suite on every changed slice; results go to dq.check_runs / dq.check_results.
+    """The contract's GX suite on every changed slice, and, given `run_time`, on every slice of the run's
+    window that landed after its last GX run (`unvalidated_slices` of `feeds`, default every report feed);
+    results go to dq.check_runs / dq.check_results.
     Then what landing saw of the deliveries (V1, I1, C3), and the platform's file-feed rules
     (`quality/file_feed_rules.py`: V2, I3, I4, R2, R3, R4) on the report dates they affect, with findings
     in dq.findings (stamped `run_time`, default now)."""
     from epifeeds.quality.file_feed_rules import check_file_feed_rules
-    from epifeeds.quality.gx_runner import validate_landing_slice
+    from epifeeds.quality.gx_runner import validate_landing_slices
 
     dsn = warehouse_dsn()
-    summaries = [
-        validate_landing_slice(dsn, CONTRACTS[feed], day, run_id) for feed, day in changed_slices(deliveries)
-    ]
+    slices = changed_slices(deliveries)
+    if run_time is not None:  # what a failed try landed but never validated (issue #13)
+        with psycopg.connect(dsn) as conn:
+            stale = unvalidated_slices(conn, feeds or WINDOWED_FEEDS, report_dates_for_run(run_time))
+        slices = sorted(set(slices) | set(stale))
+    summaries = validate_landing_slices(dsn, [(CONTRACTS[feed], day) for feed, day in slices], run_id)
     rule_dates = rule_dates_for(deliveries, run_time)
     with psycopg.connect(dsn) as conn:
         summaries += check_file_deliveries(conn, deliveries, run_id, run_time)

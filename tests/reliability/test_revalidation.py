@@ -111,7 +111,6 @@ def test_a_retried_validate_task_validates_every_changed_slice(platform):
     assert validated_dates(platform) == landed_dates(platform) == set(DATES)
 
 
-@pytest.mark.xfail(strict=True, reason="a rerun's ingest returns no deliveries for slices already landed")
 def test_a_cleared_run_validates_what_its_first_try_landed(platform):
     fail_the_first_validate(platform)
     landed = tasks.ingest_testing_sites_for_run(RUN_AT)  # cleared: the ingest runs again, finds repeats
@@ -119,7 +118,6 @@ def test_a_cleared_run_validates_what_its_first_try_landed(platform):
     assert validated_dates(platform) == landed_dates(platform) == set(DATES)
 
 
-@pytest.mark.xfail(strict=True, reason="the failed ingest's deliveries never reach validate")
 def test_a_retried_ingest_task_has_everything_it_landed_validated(platform):
     plant(platform, REFUSE_ONE_DISTRICT)
     with pytest.raises(DeliveriesFailed, match="planted fault"):  # 19 of 20 files land; no XCom
