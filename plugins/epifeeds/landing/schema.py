@@ -127,8 +127,14 @@ def feed_table_ddl(contract: FeedContract) -> str:
     if contract.key[0] != contract.date_column:
         # Readers judge a window of report dates (dbt's incremental models and windowed tests, GX's daily
         # batches); without this index each of them scans the feed's whole history.
-        index = f"{contract.landing_table.split('.')[-1]}__{contract.date_column}_idx"
-        ddl += f"\ncreate index if not exists {index} on {contract.landing_table} ({contract.date_column});"
+        # Created only when missing: `create index if not exists` locks the table even when the index
+        # exists, which deadlocks against a landing that holds the table and waits for this DDL's lock.
+        schema, table = contract.landing_table.split(".")
+        index = f"{table}__{contract.date_column}_idx"
+        ddl += (
+            f"\ndo $$ begin if to_regclass('{schema}.{index}') is null then "
+            f"create index {index} on {contract.landing_table} ({contract.date_column}); end if; end $$;"
+        )
     return ddl
 
 
