@@ -70,7 +70,9 @@ def test_the_dbt_environment_and_the_airflow_connection_name_the_same_warehouse(
     settings = load_settings()
     env = airflow_environment(settings)
 
-    assert env["AIRFLOW_CONN_EPIFEEDS_WAREHOUSE"] == "postgresql://etl:test-p%40ss%2Fw@db.internal:6543/wh_other"
+    assert (
+        env["AIRFLOW_CONN_EPIFEEDS_WAREHOUSE"] == "postgresql://etl:test-p%40ss%2Fw@db.internal:6543/wh_other"
+    )
     dbt_target = [
         env[f"EPIFEEDS_{n}"] for n in ("PG_HOST", "PG_PORT", "PG_USER", "PG_PASSWORD", "WAREHOUSE_DB")
     ]
@@ -91,7 +93,9 @@ def test_a_dsn_is_written_one_way_and_reads_back(monkeypatch: pytest.MonkeyPatch
         "password": "test-p@:/w",
         "dbname": "warehouse",
     }
-    assert sqlalchemy_url(dsn) == "postgresql+psycopg2://etl%40corp:test-p%40%3A%2Fw@db.internal:6543/warehouse"
+    assert (
+        sqlalchemy_url(dsn) == "postgresql+psycopg2://etl%40corp:test-p%40%3A%2Fw@db.internal:6543/warehouse"
+    )
 
 
 def test_the_dag_tasks_and_the_dbt_task_read_the_warehouse_connection_alike(
