@@ -284,6 +284,12 @@ def test_sites_missing_from_the_registry_are_rejected_and_registry_changes_are_v
             "select site_id, _version, status from landing.testing_sites where registry_as_of = '2022-03-20' order by 1"
         ).fetchall()
     assert delivery["rows_new_versions"] == 2 and delivery["slice_dates"] == ["2022-03-20"]
+    # ledgered under the registry's own as_of, not the run's report date
+    with psycopg.connect(warehouse_dsn) as conn:
+        [(ledger_date,)] = conn.execute(
+            "select report_date from landing.batches where batch_id = %s", (delivery["batch_id"],)
+        ).fetchall()
+    assert delivery["report_date"] == "2022-03-20" and ledger_date == date(2022, 3, 20)
     assert changed == sorted(
         [(dropped["site_id"], 1, dropped["status"]), (document["items"][1]["site_id"], 2, "closed")]
     )

@@ -59,11 +59,6 @@ FIRST = date(2022, 3, 1)
 REPORT_DATES = [FIRST + timedelta(days=n) for n in range(DAYS)]
 TOKEN = "test-backfill-token"
 AT_ONCE = 4
-# Known differences, found by this test (docs/reliability.md, "Known gaps"); strict, so a fix shows up.
-REGISTRY_LEDGER = (
-    "each registry's bytes are ledgered once (issue #13, tests/integration/test_registries_at_once.py), but"
-    " under the report date of whichever run at once took them first, not always the backfill's first day"
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,8 +211,8 @@ def test_the_district_reports_land_the_same_versions(backfills):
     )
 
 
-@pytest.mark.xfail(strict=False, reason=REGISTRY_LEDGER)
 def test_the_ledger_is_the_same(backfills):
+    """Registries included: each is ledgered once, under its own as_of, whichever run took it first."""
     sequential, concurrent = backfills
     assert difference(ledger(concurrent), ledger(sequential)) == {}
 

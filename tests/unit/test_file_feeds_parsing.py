@@ -16,7 +16,7 @@ from epifeeds.feeds.hotels import parse_hotel_report
 from epifeeds.feeds.names import load_district_roster
 from epifeeds.feeds.parsing import UnreadablePayload
 from epifeeds.feeds.records import RegisteredReporter
-from epifeeds.feeds.registries import parse_registry
+from epifeeds.feeds.registries import parse_registry, registry_date
 from epifeeds.feeds.testing_sites import parse_testing_site_file
 from epifeeds_sim.generate import generate
 from epifeeds_sim.ground_truth import GroundTruth, PlantedFault
@@ -347,3 +347,17 @@ def test_registries_parse_and_unknown_districts_are_rejected(sim):
 def test_a_registry_that_is_not_json_is_unreadable():
     with pytest.raises(UnreadablePayload, match="not JSON"):
         parse_registry(ISOLATION_HOTELS, b"\x00\x01 not json", roster=ROSTER, default_as_of=date(2022, 3, 1))
+
+
+@pytest.mark.parametrize(
+    ("payload", "ledger_date"),
+    [
+        (b'{"registry": "testing_sites", "as_of": "2022-02-27", "items": []}', date(2022, 2, 27)),
+        (b"[]", date(2022, 3, 2)),  # a bare list has no date of its own: the run's
+        (b"{not json", date(2022, 3, 2)),  # unreadable: quarantined under the run's date
+        (b'{"as_of": "27/02", "items": []}', date(2022, 3, 2)),
+    ],
+)
+def test_a_registry_is_ledgered_under_its_own_as_of(payload, ledger_date):
+    """Whichever run of a backfill takes a registry's bytes first ledgers the same row (issue #13)."""
+    assert registry_date(payload, date(2022, 3, 2)) == ledger_date

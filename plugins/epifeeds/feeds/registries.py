@@ -55,6 +55,16 @@ def _items_of(payload: bytes, default_as_of: date) -> tuple[list[Any], date]:
         raise UnreadablePayload(f"the registry's as_of is not a date: {problem}") from None
 
 
+def registry_date(payload: bytes, run_report_date: date) -> date:
+    """The date a registry delivery is ledgered under: its own `as_of`, so that whichever run takes the
+    bytes first ledgers the same row. A bare list (no as_of) or an unreadable file takes the run's report
+    date, as its entries do."""
+    try:
+        return _items_of(payload, run_report_date)[1]
+    except UnreadablePayload:
+        return run_report_date
+
+
 def _district_of(fields: dict[str, Any], roster: DistrictRoster) -> str:
     """The entry's district: its code and its name must agree when both are given."""
     code, name = fields.get("district_id"), fields.get("district_name_reported")
@@ -157,7 +167,8 @@ def ingest_registries(
         run = IngestRun(conn, archive_url, as_of)
         for contract in REGISTRIES:
             payload, arrived_at, uri = drop.read_path(REGISTRY_FILES[contract.feed])
-            delivery = Delivery(contract.feed, "*", report_date, uri, payload, min(arrived_at, as_of))
+            ledger_date = registry_date(payload, report_date)
+            delivery = Delivery(contract.feed, "*", ledger_date, uri, payload, min(arrived_at, as_of))
             with _registry_lock(conn, contract.feed):
                 record = _take(conn, run, contract, delivery, roster)
             if record is not None:
