@@ -125,11 +125,12 @@ def validate_district_reports(deliveries: list[dict], run_id: str, run_time: dat
     from epifeeds.quality.gx_runner import validate_landing_slices
 
     dsn = warehouse_dsn()
-    changed = sorted({d["report_date"] for d in deliveries if d["rows_new_versions"]})
-    gx = validate_landing_slices(
-        dsn, [(DISTRICT_REPORTS, date.fromisoformat(day)) for day in changed], run_id
-    )
-    pulled = sorted({date.fromisoformat(d["report_date"]) for d in deliveries})
+    changed = {date.fromisoformat(d["report_date"]) for d in deliveries if d["rows_new_versions"]}
+    window = report_dates_for_run(run_time, load_settings().ingest_lookback_days)
+    with psycopg.connect(dsn) as conn:  # and what a failed try landed but never validated (issue #13)
+        changed |= {day for _, day in unvalidated_slices(conn, [DISTRICT_REPORTS.feed], window)}
+    gx = validate_landing_slices(dsn, [(DISTRICT_REPORTS, day) for day in sorted(changed)], run_id)
+    pulled = sorted({date.fromisoformat(d["report_date"]) for d in deliveries} | set(window))
     with psycopg.connect(dsn) as conn:
         results = check_district_feed(conn, pulled, run_id, run_time)
     return {"gx": gx, "platform_checks": len(results), "failed": _failures(results)}
@@ -145,18 +146,19 @@ def changed_slices(deliveries: list[dict]) -> list[tuple[str, date]]:
     return sorted(slices)
 
 
-def rule_dates_for(deliveries: list[dict], run_time: datetime | None = None) -> dict[str, list[date]]:
+def rule_dates_for(
+    deliveries: list[dict], run_time: datetime | None = None, unjudged: Iterable[tuple[str, date]] = ()
+) -> dict[str, list[date]]:
     """Report dates to run the platform's file-feed rules on, per feed group (testing_site_reports: V2,
-    I4, R2, R4; hotel_reports: V2, I3, R3): every date whose rules read a changed slice, plus the run's
-    own report dates when `run_time` is given (a district report that came after the files is then
-    reconciled by the next run)."""
-    from epifeeds.quality.file_feed_rules import FEED_GROUPS, HOTELS, SITES, dates_affected
+    I4, R2, R4; hotel_reports: V2, I3, R3): every date whose rules read a changed or `unjudged` slice,
+    plus the run's own report dates when `run_time` is given (a district report that came after the
+    files is then reconciled by the next run)."""
+    from epifeeds.quality.file_feed_rules import FEED_GROUPS, GROUP_OF, dates_affected
 
-    group_of = {SITES: SITES, HOTELS: HOTELS, "hotel_check_ins": HOTELS}
     changed: dict[str, set[date]] = {}
-    for feed, day in changed_slices(deliveries):
-        if feed in group_of:
-            changed.setdefault(group_of[feed], set()).update(dates_affected(feed, [day]))
+    for feed, day in sorted(set(changed_slices(deliveries)) | set(unjudged)):
+        if feed in GROUP_OF:
+            changed.setdefault(GROUP_OF[feed], set()).update(dates_affected(feed, [day]))
     window = set(report_dates_for_run(run_time)) if run_time is not None else set()
     return {group: sorted(changed[group] | window) for group in FEED_GROUPS if group in changed}
 
@@ -167,20 +169,42 @@ def unvalidated_slices(conn, feeds: Iterable[str], days: list[date]) -> list[tup
     repeats, and an ingest that failed at the end passed no XCom, so the deliveries cannot tell."""
     from epifeeds.quality.suites import suite_name
 
-    slices = []
-    for feed in feeds:
-        contract = CONTRACTS[feed]
-        column = contract.date_column
-        query = (
-            f"select l.day from (select {column} as day, max(_loaded_at) as loaded_at"
-            f" from {contract.landing_table} where {column} = any(%s) group by {column}) l"
-            " where l.loaded_at > coalesce((select max(r.started_at) from dq.check_runs r"
-            " where r.suite = %s and r.report_date = l.day), '-infinity')"
-        )
-        with conn.transaction():
-            rows = conn.execute(query, (days, suite_name(contract))).fetchall()
-        slices += [(feed, day) for (day,) in rows]
-    return sorted(slices)
+    last_gx_run = "r.suite = %s and r.report_date = l.day"
+    return sorted(
+        (feed, day)
+        for feed in feeds
+        for day in _landed_since(conn, feed, days, last_gx_run, (suite_name(CONTRACTS[feed]),))
+    )
+
+
+def unjudged_slices(conn, feeds: Iterable[str], days: list[date]) -> list[tuple[str, date]]:
+    """(feed, date) of every slice among `days` whose newest landed row is newer than the last run of its
+    group's file-feed rules that judged that date: what a try that failed before its rules landed."""
+    from epifeeds.quality.file_feed_rules import GROUP_OF, SUITE
+
+    last_rules_run = (
+        "r.suite = %s and r.feed = %s and r.statistics -> 'report_dates' ? to_char(l.day, 'YYYY-MM-DD')"
+    )
+    return sorted(
+        (feed, day)
+        for feed in feeds
+        for day in _landed_since(conn, feed, days, last_rules_run, (SUITE, GROUP_OF[feed]))
+    )
+
+
+def _landed_since(conn, feed: str, days: list[date], last_run: str, params: tuple) -> list[date]:
+    """The dates among `days` whose newest row of `feed` landed after the latest dq.check_runs row that
+    `last_run` (SQL on `r`, the run, and `l.day`) selects."""
+    contract = CONTRACTS[feed]
+    column = contract.date_column
+    query = (
+        f"select l.day from (select {column} as day, max(_loaded_at) as loaded_at"
+        f" from {contract.landing_table} where {column} = any(%s) group by {column}) l"
+        " where l.loaded_at > coalesce((select max(r.started_at) from dq.check_runs r"
+        f" where {last_run}), '-infinity')"
+    )
+    with conn.transaction():
+        return [day for (day,) in conn.execute(query, (days, *params)).fetchall()]
 
 
 def validate_changed_slices(
@@ -199,15 +223,18 @@ def validate_changed_slices(
     from epifeeds.quality.gx_runner import validate_landing_slices
 
     dsn = warehouse_dsn()
-    slices = changed_slices(deliveries)
-    if run_time is not None:  # what a failed try landed but never validated (issue #13)
+    slices, unjudged, feeds = changed_slices(deliveries), [], tuple(feeds or WINDOWED_FEEDS)
+    if run_time is not None:  # what a failed try landed but never validated or judged (issue #13)
+        window = report_dates_for_run(run_time)
         with psycopg.connect(dsn) as conn:
-            stale = unvalidated_slices(conn, feeds or WINDOWED_FEEDS, report_dates_for_run(run_time))
-        slices = sorted(set(slices) | set(stale))
+            slices = sorted(set(slices) | set(unvalidated_slices(conn, feeds, window)))
+            unjudged = unjudged_slices(conn, feeds, window)
     summaries = validate_landing_slices(dsn, [(CONTRACTS[feed], day) for feed, day in slices], run_id)
-    rule_dates = rule_dates_for(deliveries, run_time)
+    rule_dates = rule_dates_for(deliveries, run_time, unjudged)
     with psycopg.connect(dsn) as conn:
-        summaries += check_file_deliveries(conn, deliveries, run_id, run_time)
+        summaries += check_file_deliveries(
+            conn, deliveries, run_id, run_time, feeds=feeds if run_time is not None else ()
+        )
         for group, dates in rule_dates.items():
             results = check_file_feed_rules(conn, dates, run_id, run_time, feeds=[group])
             failures = _failures(results)
@@ -224,9 +251,13 @@ def validate_changed_slices(
     return summaries
 
 
-def check_file_deliveries(conn, deliveries: list[dict], run_id: str, run_time: datetime | None) -> list[dict]:
+def check_file_deliveries(
+    conn, deliveries: list[dict], run_id: str, run_time: datetime | None, feeds: Iterable[str] = ()
+) -> list[dict]:
     """What landing saw of each report delivery: rejected rows (V1, I1, C3 for a file cut short) and
-    empty, unreadable or thin deliveries (C3), over the report dates this run pulled."""
+    empty, unreadable or thin deliveries (C3), over the report dates this run pulled, for the report
+    feeds delivered and those of `feeds` (a cleared run whose deliveries are all repeats judges again
+    what its first try landed)."""
     from epifeeds.quality.completeness import feed_expected_on
     from epifeeds.quality.landing_rules import check_delivery_volume, check_rejects
     from epifeeds.quality.schema_drift import check_headers
@@ -236,7 +267,7 @@ def check_file_deliveries(conn, deliveries: list[dict], run_id: str, run_time: d
     if run_time is not None:
         pulled = sorted(set(pulled) | set(report_dates_for_run(run_time)))
     summaries = []
-    for feed in sorted({d["feed"] for d in deliveries} & set(REPORT_FEEDS)):
+    for feed in sorted(({d["feed"] for d in deliveries} | set(feeds)) & set(REPORT_FEEDS)):
         results = check_headers(conn, [d for d in deliveries if d["feed"] == feed], run_id, as_of)
         results += check_rejects(conn, feed, pulled, run_id, as_of)
         results += check_delivery_volume(

@@ -1,12 +1,14 @@
 """Validation after a failed try: the slices a run changed are validated again when its validate task is
-retried, when the run is cleared and run again, and when its ingest task failed at the end and is retried.
+retried, when the run is cleared and run again, and when its ingest task failed at the end and is retried;
+with GX, with the platform's file-feed rules and delivery checks, for the file feeds and the district API.
 
 Driven through the task functions the DAGs call (`epifeeds.tasks`), on a real Postgres with real GX, with
 the warehouse given as Airflow gives it (the `epifeeds_warehouse` connection, from the environment).
 What a try must validate is read from landing, independently of the task: every report date the run
 landed rows for. A fault is planted in the database to fail the first try: a trigger that refuses the
-second GX result stored (the first slice is then validated, the second not), or that refuses one
-district's rows for one day (the ingest quarantines it and fails at the end, after landing the others).
+second GX result stored (the first slice is then validated, the second not), that refuses the rules'
+results (GX has validated everything, the rules judged nothing), or that refuses one district's rows for
+one day (the ingest quarantines it and fails at the end, after landing the others).
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ import psycopg
 import pytest
 
 from epifeeds import tasks
-from epifeeds.feeds.contracts import TESTING_SITE_REPORTS
+from epifeeds.feeds.contracts import DISTRICT_REPORTS, TESTING_SITE_REPORTS
 from epifeeds.feeds.registries import ingest_registries
 from epifeeds.landing.ingest_run import DeliveriesFailed
 from epifeeds.landing.schema import ensure_landing_schema
 from epifeeds.orchestration import run_time_for
 from epifeeds.quality.suites import suite_name
-from epifeeds.schedules import INGEST_TESTING_SITES_CRON, cron_local_time
+from epifeeds.schedules import INGEST_DISTRICT_REPORTS_CRON, INGEST_TESTING_SITES_CRON, cron_local_time
+from epifeeds_sim.server import serve_in_background
 from tests.reliability.conftest import AFTER_ALL_ARRIVALS, DATES
 
 pytestmark = pytest.mark.integration
@@ -40,6 +43,17 @@ begin
     return new;
 end $$;
 create trigger planted before insert on dq.check_runs for each row execute function public.refuse_second();
+"""
+REFUSE_RULES = """
+create table public.planted_fault ();
+create function public.refuse_rules() returns trigger language plpgsql as $$
+begin
+    if to_regclass('public.planted_fault') is not null and new.suite = 'file_feed_rules' then
+        raise exception 'planted fault: the database refuses the rules'' results';
+    end if;
+    return new;
+end $$;
+create trigger planted before insert on dq.check_runs for each row execute function public.refuse_rules();
 """
 REFUSE_ONE_DISTRICT = """
 create table public.planted_fault ();
@@ -83,15 +97,29 @@ def landed_dates(dsn: str) -> set:
         return {d for (d,) in conn.execute("select distinct report_date from landing.testing_site_reports")}
 
 
-def validated_dates(dsn: str) -> set:
+def validated_dates(dsn: str, contract=TESTING_SITE_REPORTS) -> set:
     """Report dates whose GX suite ran for this run and was stored."""
     with psycopg.connect(dsn) as conn:
         return {
             d
             for (d,) in conn.execute(
                 "select report_date from dq.check_runs where suite = %s and run_id = %s and feed = %s",
-                (suite_name(TESTING_SITE_REPORTS), RUN_ID, TESTING_SITE_REPORTS.feed),
+                (suite_name(contract), RUN_ID, contract.feed),
             )
+        }
+
+
+def judged_dates(dsn: str) -> set:
+    """Report dates the site rules judged for this run (each rules run lists its dates)."""
+    with psycopg.connect(dsn) as conn:
+        return {
+            day
+            for (days,) in conn.execute(
+                "select statistics -> 'report_dates' from dq.check_runs"
+                " where suite = 'file_feed_rules' and feed = %s and run_id = %s",
+                (TESTING_SITE_REPORTS.feed, RUN_ID),
+            )
+            for day in days
         }
 
 
@@ -127,3 +155,50 @@ def test_a_retried_ingest_task_has_everything_it_landed_validated(platform):
     assert [d["report_date"] for d in landed["deliveries"]] == [str(DATES[0])]
     tasks.validate_changed_slices(landed["deliveries"], RUN_ID, RUN_AT)
     assert validated_dates(platform) == landed_dates(platform) == set(DATES)
+
+
+def test_a_cleared_run_judges_what_its_first_try_landed(platform):
+    """GX validated everything, then the rules failed: the cleared run's ingest finds only repeats, and
+    its validate task still runs the rules and the delivery checks on every landed date."""
+    landed = tasks.ingest_testing_sites_for_run(RUN_AT)
+    plant(platform, REFUSE_RULES)
+    with pytest.raises(psycopg.errors.RaiseException, match="planted fault"):
+        tasks.validate_changed_slices(
+            landed["deliveries"], RUN_ID, RUN_AT, feeds=(TESTING_SITE_REPORTS.feed,)
+        )
+    assert validated_dates(platform) == set(DATES) and judged_dates(platform) == set()
+    remove_fault(platform)
+    again = tasks.ingest_testing_sites_for_run(RUN_AT)  # cleared: every file is a repeat
+    assert again["deliveries"] == []
+    summaries = tasks.validate_changed_slices(
+        again["deliveries"], RUN_ID, RUN_AT, feeds=(TESTING_SITE_REPORTS.feed,)
+    )
+    assert (
+        judged_dates(platform)
+        >= {d.isoformat() for d in landed_dates(platform)}
+        == {d.isoformat() for d in DATES}
+    )
+    assert [s["feed"] for s in summaries if s["suite"] == "deliveries"] == [TESTING_SITE_REPORTS.feed]
+
+
+def test_a_cleared_district_run_validates_what_its_first_try_landed(platform, small_sim, monkeypatch):
+    token = "test-revalidation-token"
+    run_at = run_time_for(DATES[-1], cron_local_time(INGEST_DISTRICT_REPORTS_CRON))
+    with serve_in_background(small_sim, token) as api_url:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_EPIFEEDS_DISTRICT_API", api_url.replace("http://", f"http://:{token}@")
+        )
+        monkeypatch.setenv("EPIFEEDS_INGEST_LOOKBACK_DAYS", "1")  # the run pulls the simulation's 2 days
+        deliveries = tasks.ingest_district_reports_for_run(run_at)
+        assert sorted(d["report_date"] for d in deliveries if d["rows_new_versions"]) == [
+            d.isoformat() for d in DATES
+        ]
+        plant(platform, REFUSE_SECOND_GX_RUN)
+        with pytest.raises(psycopg.errors.RaiseException, match="planted fault"):
+            tasks.validate_district_reports(deliveries, RUN_ID, run_at)
+        assert len(validated_dates(platform, DISTRICT_REPORTS)) == 1
+        remove_fault(platform)
+        again = tasks.ingest_district_reports_for_run(run_at)  # cleared: the API answers the same
+        assert [d["rows_new_versions"] for d in again] == [0, 0]
+        tasks.validate_district_reports(again, RUN_ID, run_at)
+    assert validated_dates(platform, DISTRICT_REPORTS) == set(DATES)

@@ -48,6 +48,7 @@ from epifeeds.quality.site_rows import SITES, check_site_rows
 
 __all__ = [
     "FEED_GROUPS",
+    "GROUP_OF",
     "HOTELS",
     "R2_TOLERANCE",
     "SITES",
@@ -61,6 +62,8 @@ __all__ = [
 
 SUITE = "file_feed_rules"
 FEED_GROUPS = (SITES, HOTELS)  # the site rules (V2, I4, R2, R4) and the hotel rules (V2, I3, R3)
+# The feed group whose rules read each landed report feed (check-ins come inside hotel reports).
+GROUP_OF = {SITES: SITES, HOTELS: HOTELS, HOTEL_CHECK_INS.feed: HOTELS}
 RULES_OF = {
     SITES: (check_site_rows, check_sites_against_districts),
     HOTELS: (check_hotel_rows, check_transfers_against_check_ins),
