@@ -18,6 +18,7 @@ import posixpath
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cached_property
+from typing import BinaryIO
 
 import fsspec
 
@@ -89,7 +90,10 @@ class FileDrop:
                 extension = path.rsplit(".", 1)[-1].lower()
                 if extension not in ("csv", "xlsx", "json") or self.fs.isdir(path):
                     continue
-                arrived_at = self.arrived_at(path)
+                try:
+                    arrived_at = self.arrived_at(path)
+                except OSError:  # listed, but gone or unreadable (a link to nowhere): reading it fails, and
+                    arrived_at = arrived_by  # the run lists it as failed rather than skipping it unseen
                 if arrived_at > arrived_by:
                     continue  # not there yet at the run's time: a later run takes it
                 found.append(
@@ -105,8 +109,16 @@ class FileDrop:
         return found
 
     def read(self, drop_file: DropFile) -> bytes:
-        with self.fs.open(f"{self.root}/{drop_file.relative_path}", "rb") as handle:
+        with self.open(drop_file.relative_path) as handle:
             return handle.read()
+
+    def size(self, relative_path: str) -> int:
+        """Bytes of one file below the root, without reading it (an OSError if it is gone)."""
+        return self.fs.size(f"{self.root}/{relative_path}")
+
+    def open(self, relative_path: str) -> BinaryIO:
+        """One file below the root, to read in pieces (a file beyond the size limit is never read whole)."""
+        return self.fs.open(f"{self.root}/{relative_path}", "rb")
 
     def read_path(self, relative_path: str) -> tuple[bytes, datetime, str]:
         """(bytes, arrival time, URI) of one file below the root."""

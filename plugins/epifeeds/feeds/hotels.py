@@ -274,7 +274,10 @@ def _check_in(hotel_id: str, day: date, district_id: str, label: str | None, cou
 
 
 def _land_hotel_file(context: DropRun, drop_file: DropFile) -> None:
-    payload = context.drop.read(drop_file)
+    reporter = clean_id(drop_file.reporter_label)
+    payload = context.read(drop_file, reporter)
+    if payload is None:
+        return  # the drop could not read it: listed, and the run fails at the end
     cache: dict[str, HotelParse] = {}
 
     def parse_once(raw: bytes) -> HotelParse:
@@ -290,7 +293,6 @@ def _land_hotel_file(context: DropRun, drop_file: DropFile) -> None:
             )
         return cache["parsed"]
 
-    reporter = clean_id(drop_file.reporter_label)
     for contract, pick in ((HOTEL_REPORTS, "reports"), (HOTEL_CHECK_INS, "check_ins")):
         record = context.land(
             contract, reporter, drop_file, payload, lambda raw, pick=pick: getattr(parse_once(raw), pick)

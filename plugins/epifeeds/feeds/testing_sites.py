@@ -305,7 +305,10 @@ def _land_site_file(context: DropRun, drop_file: DropFile) -> None:
         return result
 
     reporter = district_id or drop_file.reporter_label
-    record = context.land(CONTRACT, reporter, drop_file, context.drop.read(drop_file), parse)
+    payload = context.read(drop_file, reporter)
+    if payload is None:
+        return  # the drop could not read it: listed, and the run fails at the end
+    record = context.land(CONTRACT, reporter, drop_file, payload, parse)
     if record is not None and seen_header:
         record["header"] = seen_header
 

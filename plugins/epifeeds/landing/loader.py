@@ -32,6 +32,9 @@ class Delivery:
     source_uri: str
     payload: bytes
     received_at: datetime
+    # Set when the payload is archived already (archive.archive_stream) and not held: a file beyond the
+    # size limit, ledgered and refused without being read whole; `payload` is then b"".
+    archived_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,11 @@ class LandingOutcome:
 
 def record_delivery(conn: psycopg.Connection, archive_url: str, delivery: Delivery) -> tuple[int, str]:
     """Archive the payload and ledger it; returns (batch_id, status). A repeat returns the earlier batch."""
-    digest, archived_at = archive_payload(archive_url, delivery.feed, delivery.payload)
+    if delivery.archived_sha256 is not None:  # streamed into the archive by the caller
+        digest = delivery.archived_sha256
+        archived_at = archive_path(archive_url, delivery.feed, digest)
+    else:
+        digest, archived_at = archive_payload(archive_url, delivery.feed, delivery.payload)
     with conn.transaction():
         found = conn.execute(
             """
@@ -126,7 +133,9 @@ def _land_alone(
         conn.commit()  # the ledger row outlives whatever happens to the parse
     if _is_settled(conn, batch_id, status):
         return _outcome_of(conn, batch_id, is_repeat=True)
-    archived = archive_path(archive_url, delivery.feed, sha256_of(delivery.payload))
+    archived = archive_path(
+        archive_url, delivery.feed, delivery.archived_sha256 or sha256_of(delivery.payload)
+    )
     step = "parsing"
     try:
         parsed = parse(delivery.payload)
