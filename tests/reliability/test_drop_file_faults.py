@@ -220,3 +220,51 @@ def test_files_the_drop_cannot_read_fail_the_run_at_the_end_and_the_others_land(
     with psycopg.connect(warehouse_dsn) as conn:
         landed = conn.execute("select count(*) from landing.testing_site_reports").fetchone()[0]
     assert landed == truth["feeds"]["testing_sites"]["rows"]
+
+
+def test_a_registry_beyond_the_limit_or_unreadable_stops_only_itself(
+    warehouse_dsn, tmp_path, sim_copy, monkeypatch
+):
+    """The same for the registries: an oversize one is archived unread and quarantined, the other lands;
+    one the drop cannot read is listed in the run's failure, and the other lands."""
+    archive, registries = tmp_path / "archive", sim_copy / "registries"
+    sites_file, hotels_file = registries / "testing_sites.json", registries / "isolation_hotels.json"
+    original = sites_file.read_bytes()
+    monkeypatch.setenv("EPIFEEDS_MAX_FILE_MB", "1")
+    planted = oversize(sites_file, 2 * MIB)
+
+    records = ingest_registries(warehouse_dsn, str(archive), str(registries), DATES[-1], AFTER_ALL_ARRIVALS)
+
+    sha = hashlib.sha256(planted).hexdigest()
+    [(feed, reporter, day, status, ledgered_sha, rows, message)] = [
+        row for row in batches(warehouse_dsn) if row[0] == "testing_sites"
+    ]
+    assert (feed, reporter, day, status, ledgered_sha, rows) == (
+        "testing_sites",
+        "*",
+        DATES[-1],
+        "quarantined",
+        sha,
+        0,
+    )
+    assert "the registry JSON is 2.0 MB, above the limit of 1 MB (EPIFEEDS_MAX_FILE_MB)" in message
+    assert (archive / "testing_sites" / sha[:2] / sha).read_bytes() == planted
+    assert [(r["feed"], r["status"]) for r in records] == [
+        ("testing_sites", "quarantined"),
+        ("isolation_hotels", "landed"),
+    ]
+
+    # The registry put back, and the hotels' one made a link to nowhere: the sites' lands, the run fails.
+    sites_file.write_bytes(original)
+    hotels_file.rename(tmp_path / "isolation_hotels.json")
+    hotels_file.symlink_to(tmp_path / "nowhere.json")
+    monkeypatch.delenv("EPIFEEDS_MAX_FILE_MB")
+    with pytest.raises(DeliveriesFailed) as failed:
+        ingest_registries(warehouse_dsn, str(archive), str(registries), DATES[-1], AFTER_ALL_ARRIVALS)
+    assert str(failed.value).startswith("1 of 2 deliveries failed (the others are landed)")
+    assert f"the isolation_hotels registry isolation_hotels.json under {registries} could not be read" in str(
+        failed.value
+    )
+    with psycopg.connect(warehouse_dsn) as conn:
+        landed = conn.execute("select count(*) from landing.testing_sites").fetchone()[0]
+    assert landed == len(json.loads(original)["items"])

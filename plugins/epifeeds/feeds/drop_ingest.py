@@ -18,7 +18,7 @@ import psycopg
 
 from epifeeds.feeds.contracts import FeedContract
 from epifeeds.feeds.file_drop import DropFile, FileDrop
-from epifeeds.feeds.limits import FileTooLarge, load_limits
+from epifeeds.feeds.limits import FileTooLarge, file_too_large, load_limits
 from epifeeds.feeds.names import DistrictRoster, load_district_roster
 from epifeeds.feeds.parsing import ParseResult
 from epifeeds.feeds.records import RegisteredReporter, load_registered, outcome_record
@@ -36,13 +36,8 @@ class OversizeFile:
     size: int
     max_bytes: int
 
-    def refusal(self, drop_file: DropFile) -> FileTooLarge:
-        """Worded as limits.check_file_size words a payload it refuses."""
-        return FileTooLarge(
-            f"the {drop_file.file_format.upper()} file is {self.size / 2**20:.1f} MB, above the limit of "
-            f"{self.max_bytes / 2**20:.0f} MB (EPIFEEDS_MAX_FILE_MB); ask the sender to split it, or raise the "
-            "limit if it is genuine"
-        )
+    def refusal(self, what: str) -> FileTooLarge:
+        return file_too_large(self.size, what, self.max_bytes)
 
 
 @dataclass
@@ -95,7 +90,7 @@ class DropRun:
             except OSError as error:
                 self._unreadable(drop_file, reporter, error)
                 return None
-            payload, parse = b"", _refusing(payload.refusal(drop_file))
+            payload, parse = b"", refusing(payload.refusal(f"{drop_file.file_format.upper()} file"))
         delivery = Delivery(
             contract.feed,
             reporter,
@@ -114,7 +109,7 @@ class DropRun:
         return record
 
 
-def _refusing(problem: FileTooLarge) -> Callable[[bytes], ParseResult]:
+def refusing(problem: FileTooLarge) -> Callable[[bytes], ParseResult]:
     """A parse that refuses the delivery unread: the loader quarantines it with the problem, as for any file
     its parser refuses."""
 

@@ -120,14 +120,18 @@ class FileDrop:
         """One file below the root, to read in pieces (a file beyond the size limit is never read whole)."""
         return self.fs.open(f"{self.root}/{relative_path}", "rb")
 
-    def read_path(self, relative_path: str) -> tuple[bytes, datetime, str]:
-        """(bytes, arrival time, URI) of one file below the root."""
+    def located(self, relative_path: str) -> tuple[datetime, str]:
+        """(arrival time, URI) of one file below the root, without reading it."""
         path = f"{self.root}/{relative_path}"
         if not self.fs.isfile(path):
             raise FileDropUnavailable(
                 f"{relative_path} is missing under {self.root_url}: check EPIFEEDS_REGISTRY_URL (or "
                 f"EPIFEEDS_FILE_DROP_URL) and ask the registry's owner to publish it"
             )
-        with self.fs.open(path, "rb") as handle:
-            payload = handle.read()
-        return payload, self.arrived_at(path), self._uri(path)
+        return self.arrived_at(path), self._uri(path)
+
+    def read_path(self, relative_path: str) -> tuple[bytes, datetime, str]:
+        """(bytes, arrival time, URI) of one file below the root."""
+        arrived_at, uri = self.located(relative_path)
+        with self.open(relative_path) as handle:
+            return handle.read(), arrived_at, uri

@@ -57,13 +57,18 @@ def load_limits() -> Limits:
     )
 
 
+def file_too_large(size: int, what: str, max_bytes: int) -> FileTooLarge:
+    """The refusal of a file of `size` bytes beyond the size limit, in the words a sender can act on."""
+    return FileTooLarge(
+        f"the {what} is {size / 2**20:.1f} MB, above the limit of {max_bytes / 2**20:.0f} MB "
+        "(EPIFEEDS_MAX_FILE_MB); ask the sender to split it, or raise the limit if it is genuine"
+    )
+
+
 def check_file_size(payload: bytes, what: str, limits: Limits | None = None) -> None:
     limits = limits or load_limits()
     if len(payload) > limits.max_file_bytes:
-        raise FileTooLarge(
-            f"the {what} is {len(payload) / 2**20:.1f} MB, above the limit of {limits.max_file_bytes / 2**20:.0f} MB "
-            "(EPIFEEDS_MAX_FILE_MB); ask the sender to split it, or raise the limit if it is genuine"
-        )
+        raise file_too_large(len(payload), what, limits.max_file_bytes)
 
 
 def check_row_count(rows: int, what: str, limits: Limits | None = None) -> None:

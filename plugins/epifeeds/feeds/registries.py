@@ -18,14 +18,15 @@ from typing import Any
 import psycopg
 
 from epifeeds.feeds.contracts import ISOLATION_HOTELS, TESTING_SITES, FeedContract
-from epifeeds.feeds.file_drop import FileDrop
-from epifeeds.feeds.limits import check_json
+from epifeeds.feeds.drop_ingest import OversizeFile, refusing
+from epifeeds.feeds.file_drop import FileDrop, FileDropUnavailable
+from epifeeds.feeds.limits import FileTooLarge, check_json, load_limits
 from epifeeds.feeds.names import DistrictRoster, load_district_roster, normalise_label
 from epifeeds.feeds.parsing import Reject, UnreadablePayload
 from epifeeds.feeds.records import FileParseResult, clean_id, outcome_record, resolve_district, typed_value
 from epifeeds.feeds.tabular import decode_text
 from epifeeds.feeds.values import ValueProblem, parse_date
-from epifeeds.landing.archive import sha256_of
+from epifeeds.landing.archive import archive_stream, sha256_of
 from epifeeds.landing.ingest_run import IngestRun
 from epifeeds.landing.loader import LOAD_ERROR_PREFIX, Delivery
 from epifeeds.landing.schema import ensure_landing_schema
@@ -141,14 +142,14 @@ def _registry_row(
     return row
 
 
-def already_taken(conn: psycopg.Connection, feed: str, payload: bytes) -> bool:
+def already_taken(conn: psycopg.Connection, feed: str, sha256: str) -> bool:
     """The ledger remembers every delivery: these bytes were landed (or refused) before. A delivery left
     'received' (a run killed mid-way) or quarantined by a load error is taken again."""
     return (
         conn.execute(
             "select 1 from landing.batches where feed = %s and sha256 = %s and (status = 'landed'"
             " or (status = 'quarantined' and message not like %s)) limit 1",
-            (feed, sha256_of(payload), f"{LOAD_ERROR_PREFIX}%"),
+            (feed, sha256, f"{LOAD_ERROR_PREFIX}%"),
         ).fetchone()
         is not None
     )
@@ -166,15 +167,40 @@ def ingest_registries(
         ensure_landing_schema(conn)
         run = IngestRun(conn, archive_url, as_of)
         for contract in REGISTRIES:
-            payload, arrived_at, uri = drop.read_path(REGISTRY_FILES[contract.feed])
-            ledger_date = registry_date(payload, report_date)
-            delivery = Delivery(contract.feed, "*", ledger_date, uri, payload, min(arrived_at, as_of))
+            try:
+                delivery, refusal = _registry_delivery(drop, archive_url, contract, report_date, as_of)
+            except (OSError, FileDropUnavailable) as error:  # the other registry goes on; listed at the end
+                run.failed(
+                    f"the {contract.feed} registry {REGISTRY_FILES[contract.feed]} under {registry_url} could "
+                    f"not be read: {type(error).__name__}: {error}. It is not ledgered; check the file, then the "
+                    "retry or the next run takes it"
+                )
+                continue
             with _registry_lock(conn, contract.feed):
-                record = _take(conn, run, contract, delivery, roster)
+                record = _take(conn, run, contract, delivery, roster, refusal)
             if record is not None:
                 records.append(record)
         run.finish()  # findings and alerts for what was quarantined; fails, with the list, on load errors
     return records
+
+
+def _registry_delivery(
+    drop: FileDrop, archive_url: str, contract: FeedContract, report_date: date, as_of: datetime
+) -> tuple[Delivery, FileTooLarge | None]:
+    """The registry file as a delivery, ledgered under its own as_of; one beyond EPIFEEDS_MAX_FILE_MB is
+    never read whole: archived a chunk at a time, it comes with its refusal (ledgered under the run's date)."""
+    relative = REGISTRY_FILES[contract.feed]
+    arrived_at, uri = drop.located(relative)
+    received_at = min(arrived_at, as_of)
+    size, max_bytes = drop.size(relative), load_limits().max_file_bytes
+    if size > max_bytes:
+        with drop.open(relative) as source:
+            sha256, _ = archive_stream(archive_url, contract.feed, source)
+        refusal = OversizeFile(size, max_bytes).refusal("registry JSON")
+        return Delivery(contract.feed, "*", report_date, uri, b"", received_at, sha256), refusal
+    with drop.open(relative) as source:
+        payload = source.read()
+    return Delivery(contract.feed, "*", registry_date(payload, report_date), uri, payload, received_at), None
 
 
 @contextmanager
@@ -195,15 +221,17 @@ def _take(
     contract: FeedContract,
     delivery: Delivery,
     roster: DistrictRoster,
+    refusal: FileTooLarge | None = None,
 ) -> dict | None:
-    """Land one registry delivery unless its bytes were taken before; the record of a new delivery."""
-    if already_taken(conn, contract.feed, delivery.payload):
+    """Land one registry delivery unless its bytes were taken before (a refused one is quarantined with
+    `refusal`); the record of a new delivery."""
+    if already_taken(conn, contract.feed, delivery.archived_sha256 or sha256_of(delivery.payload)):
         return None  # the registry has not changed since a run took it (for whatever report date)
 
     def parse(raw: bytes) -> FileParseResult:
         return parse_registry(contract, raw, roster=roster, default_as_of=delivery.report_date)
 
-    outcome = run.land(contract, delivery, parse)
+    outcome = run.land(contract, delivery, parse if refusal is None else refusing(refusal))
     if outcome.is_repeat:
         return None  # the registry has not changed since a run took it
     record = outcome_record(contract.feed, "*", delivery.report_date, delivery.source_uri, outcome)
