@@ -268,7 +268,7 @@ def check_file_deliveries(
         pulled = sorted(set(pulled) | set(report_dates_for_run(run_time)))
     summaries = []
     for feed in sorted(({d["feed"] for d in deliveries} | set(feeds)) & set(REPORT_FEEDS)):
-        results = check_headers(conn, [d for d in deliveries if d["feed"] == feed], run_id, as_of)
+        results = check_headers(conn, feed, pulled, run_id, as_of)
         results += check_rejects(conn, feed, pulled, run_id, as_of)
         results += check_delivery_volume(
             conn, feed, [d for d in pulled if feed_expected_on(feed, d)], run_id, as_of

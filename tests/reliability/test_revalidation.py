@@ -13,6 +13,8 @@ one day (the ingest quarantines it and fails at the end, after landing the other
 
 from __future__ import annotations
 
+import os
+
 import psycopg
 import pytest
 
@@ -202,3 +204,36 @@ def test_a_cleared_district_run_validates_what_its_first_try_landed(platform, sm
         assert [d["rows_new_versions"] for d in again] == [0, 0]
         tasks.validate_district_reports(again, RUN_ID, run_at)
     assert validated_dates(platform, DISTRICT_REPORTS) == set(DATES)
+
+
+def test_a_retried_ingest_task_has_the_header_of_what_it_landed_judged(platform, sim_copy, monkeypatch):
+    """The ingest fails at the end (one district refused) after landing a file whose header was renamed by
+    hand; its retry lands only the refused file, and the validate task still reports the drift (S1 reads
+    the ledger's header report, not the retry's deliveries)."""
+    monkeypatch.setenv("EPIFEEDS_FILE_DROP_URL", str(sim_copy / "file_drop"))
+    drifted = sim_copy / "file_drop" / "testing_sites" / "140105" / "2022-03-02.csv"
+    payload, stat = drifted.read_bytes(), drifted.stat()
+    assert "阳性管数".encode("gbk") in payload.splitlines()[0]  # the district's export is in GBK
+    drifted.write_bytes(payload.replace("阳性管数".encode("gbk"), "阳性结果管数".encode("gbk"), 1))
+    os.utime(drifted, (stat.st_atime, stat.st_mtime))  # arrived when it did
+    plant(platform, REFUSE_ONE_DISTRICT)
+    with pytest.raises(DeliveriesFailed, match="planted fault"):
+        tasks.ingest_testing_sites_for_run(RUN_AT)
+    remove_fault(platform)
+    landed = tasks.ingest_testing_sites_for_run(RUN_AT)
+    assert [(d["reporter"], d["report_date"]) for d in landed["deliveries"]] == [("140110", "2022-03-01")]
+
+    tasks.validate_changed_slices(landed["deliveries"], RUN_ID, RUN_AT, feeds=(TESTING_SITE_REPORTS.feed,))
+
+    with psycopg.connect(platform) as conn:
+        s1 = conn.execute(
+            "select finding_key, severity, status, details -> 'likely_matches' from dq.findings where rule = 'S1'"
+        ).fetchall()
+    assert s1 == [
+        (
+            "S1:drift:testing_site_reports:140105:2022-03-02",
+            "error",
+            "open",
+            {"positive_tubes": {"unknown_label": "阳性结果管数", "expected_spelling": "阳性管数"}},
+        )
+    ]

@@ -294,12 +294,9 @@ def _land_hotel_file(context: DropRun, drop_file: DropFile) -> None:
         return cache["parsed"]
 
     for contract, pick in ((HOTEL_REPORTS, "reports"), (HOTEL_CHECK_INS, "check_ins")):
-        record = context.land(
+        context.land(
             contract, reporter, drop_file, payload, lambda raw, pick=pick: getattr(parse_once(raw), pick)
         )
-        header = cache["parsed"].reports.header if "parsed" in cache and pick == "reports" else None
-        if record is not None and header:
-            record["header"] = header.as_dict()
 
 
 HOTEL_DROP = DropFeed(DROP_FOLDER, HOTEL_REPORTS.feed, ISOLATION_HOTELS, _land_hotel_file, slices_per_file=2)

@@ -287,7 +287,6 @@ def district_of_folder(roster: DistrictRoster, label: str) -> str | None:
 def _land_site_file(context: DropRun, drop_file: DropFile) -> None:
     roster = context.roster
     district_id = district_of_folder(roster, drop_file.reporter_label)
-    seen_header: dict[str, Any] = {}
 
     def parse(raw: bytes) -> FileParseResult:
         result = parse_testing_site_file(
@@ -300,17 +299,13 @@ def _land_site_file(context: DropRun, drop_file: DropFile) -> None:
             sites=context.registered,
             streamed=True,  # read chunk by chunk as the loader lands them
         )
-        if result.header is not None:
-            seen_header.update(result.header.as_dict())
         return result
 
     reporter = district_id or drop_file.reporter_label
     payload = context.read(drop_file, reporter)
     if payload is None:
         return  # the drop could not read it: listed, and the run fails at the end
-    record = context.land(CONTRACT, reporter, drop_file, payload, parse)
-    if record is not None and seen_header:
-        record["header"] = seen_header
+    context.land(CONTRACT, reporter, drop_file, payload, parse)
 
 
 def _label(roster: DistrictRoster, district_id: str) -> str:

@@ -225,14 +225,16 @@ def _land_parsed(
         notes = "".join(f"; {note}" for note in getattr(parsed, "notes", ()))
         if parsed.rows_read == 0:  # landed, and said: rule C3 judges an empty delivery on an expected day
             notes += "; no data rows: the delivery holds no report (a header alone, or an empty list)"
+        header = getattr(parsed, "header", None)  # a file's header report: rule S1 reads it from here
         conn.execute(
             "update landing.batches set status = 'landed', rows_read = %s, rows_landed = %s, rows_rejected = %s,"
-            " message = %s where batch_id = %s",
+            " message = %s, header = %s where batch_id = %s",
             (
                 parsed.rows_read,
                 landed,
                 rejected,
                 safe_text(f"archived at {archived}; {new_versions} new versions{notes}"),
+                None if header is None else Jsonb(safe_json(header.as_dict())),
                 batch_id,
             ),
         )

@@ -24,8 +24,17 @@ create table if not exists landing.batches (
     rows_landed integer,
     rows_rejected integer,
     message text,
+    header jsonb,  -- what a file's header had against its contract (feeds.records.HeaderReport); S1 judges it
     unique (feed, reporter, report_date, sha256)
 );
+-- A ledger from before the header was kept: the column added once (a plain "add column if not exists"
+-- would lock the ledger on every start, against the landings running).
+do $$ begin
+    if not exists (select from pg_attribute where attrelid = 'landing.batches'::regclass
+                   and attname = 'header' and not attisdropped) then
+        alter table landing.batches add column header jsonb;
+    end if;
+end $$;
 
 create table if not exists landing.rejects (
     reject_id bigserial primary key,

@@ -1,7 +1,9 @@
 """Rule S1: each file delivery's header against its contract, from what the parser saw of it.
 
 The parser never judges: it reports the columns it matched, the labels it did not know and the contract
-columns the header lacks (`feeds.records.HeaderReport`, carried in each delivery record). Here:
+columns the header lacks (`feeds.records.HeaderReport`, kept in the ledger, `landing.batches.header`).
+Each run judges the newest landed delivery of every reporter and report date it covers, so a run cleared
+or retried after a failed try judges what that try landed. Here:
 
 - an unknown label next to a missing contract column is **drift** (error): the file's measure would
   land empty. The finding names the likely match (the missing column whose spellings are closest to
@@ -22,6 +24,7 @@ from difflib import SequenceMatcher
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from epifeeds.feeds.contracts import CONTRACTS, FeedContract
 from epifeeds.feeds.names import normalise_label
@@ -111,11 +114,24 @@ def check_delivery(delivery: dict[str, Any]) -> list[tuple[CheckResult, Finding]
     return checked
 
 
+# The newest landed delivery of each reporter and report date (in delivery order), with its header report.
+NEWEST_DELIVERIES = """
+select distinct on (reporter, report_date) batch_id, feed, reporter, report_date, source_uri, header
+from landing.batches
+where feed = %s and report_date = any(%s) and status = 'landed'
+order by reporter, report_date, received_at desc, batch_id desc
+"""
+
+
 def check_headers(
-    conn: psycopg.Connection, deliveries: list[dict[str, Any]], run_id: str, as_of: datetime
+    conn: psycopg.Connection, feed: str, report_dates: list[date], run_id: str, as_of: datetime
 ) -> list[CheckResult]:
-    """S1 on every delivery that carries a header report; results stored, findings kept in step."""
-    checked = [pair for d in deliveries if d.get("header") for pair in check_delivery(d)]
+    """S1 on the newest landed delivery of every reporter of `feed` on `report_dates` that has a header
+    report; results stored, findings kept in step."""
+    with conn.cursor(row_factory=dict_row) as cursor:
+        newest = cursor.execute(NEWEST_DELIVERIES, (feed, report_dates)).fetchall()
+    deliveries = [{**d, "report_date": d["report_date"].isoformat()} for d in newest if d["header"]]
+    checked = [pair for d in deliveries for pair in check_delivery(d)]
     if not checked:
         return []
     return record_run(conn, SUITE, checked[0][0].feed, run_id, checked, as_of)
