@@ -207,20 +207,20 @@ def test_unknown_site_and_a_site_of_another_district_are_rejected_with_reasons(s
     assert parsed.rows_read == len(clean.rows) and len(parsed.rows) == len(clean.rows) - 2
 
 
-def test_a_file_from_an_unknown_district_folder_rejects_every_row(sim):
+def test_a_file_from_an_unknown_district_folder_is_refused_whole(sim):
+    """One cause, one refusal: not a reject, and a finding, for every site of the file."""
     sim_dir, truth = sim
     path = f"file_drop/testing_sites/140105/{truth.start}.csv"
-    parsed = parse_testing_site_file(
-        (sim_dir / path).read_bytes(),
-        file_format="csv",
-        district_id=None,  # the folder did not resolve through the alias table
-        district_label="高新区",
-        report_date=date.fromisoformat(truth.start),
-        received_at=RECEIVED,
-        sites=registry(sim_dir, TESTING_SITES),
-    )
-    assert parsed.rows == [] and parsed.rejects
-    assert all("unknown district '高新区'" in r.reason for r in parsed.rejects)
+    with pytest.raises(UnreadablePayload, match="the file's folder '高新区' is not a district"):
+        parse_testing_site_file(
+            (sim_dir / path).read_bytes(),
+            file_format="csv",
+            district_id=None,  # the folder did not resolve through the alias table
+            district_label="高新区",
+            report_date=date.fromisoformat(truth.start),
+            received_at=RECEIVED,
+            sites=registry(sim_dir, TESTING_SITES),
+        )
 
 
 def test_rows_breaking_v2_or_i4_still_land_for_the_checks_to_judge(sim):

@@ -83,6 +83,12 @@ def _what_resolved(lead: Finding) -> str:
 
 
 def _what_to_do(lead: Finding) -> str:
+    if finding_kind(lead.finding_key) == "quarantined":
+        return (
+            "the finding above says why the file was refused and names it (it is archived); ask the reporter "
+            "to resend it, or, after a load error, let the next ingest run try it again; a delivery of the "
+            "slice that lands resolves this alert."
+        )
     if is_root_cause(lead.rule, lead.finding_key):
         return (
             "contact the reporter; when the report arrives the next ingest run lands it and this alert "

@@ -63,7 +63,13 @@ def parse_testing_site_file(
     streamed: bool = False,
 ) -> FileParseResult:
     """Typed rows of one district's file for one day; every row that cannot land is a reject with its reason.
-    `streamed`: the rows are read chunk by chunk as the loader takes them (`StreamedFileParse.chunks`)."""
+    `streamed`: the rows are read chunk by chunk as the loader takes them (`StreamedFileParse.chunks`).
+    A file whose folder is no district is refused whole: one cause, not a reject (and a finding) per site."""
+    if district_id is None:
+        raise UnreadablePayload(
+            f"the file's folder {district_label!r} is not a district: not in the district alias table; rename "
+            "the folder to the district's code, or add the spelling to dbt_project/seeds/district_aliases.csv"
+        )
     table = read_site_table(payload, file_format)
     mapping, unmatched = map_header(table.header, CONTRACT.header_lookup())
     what = f"testing-site file of {district_label} for {report_date}"
@@ -138,7 +144,7 @@ class _SiteFile:
     def _all_clean(self, columns: _SiteColumns) -> bool:
         """No row of the chunk has a problem or is a totals row: every check at once, over whole columns."""
         ids = columns.ids
-        if columns.id_problems or columns.flagged or any(columns.is_totals) or self.district_id is None:
+        if columns.id_problems or columns.flagged or any(columns.is_totals):
             return False
         if len(set(ids)) != len(ids) or not self.seen.keys().isdisjoint(ids):
             return False
@@ -170,12 +176,6 @@ class _SiteFile:
     def _site_problem(self, site_id: str) -> str | None:
         if not site_id:
             return "no site id: the row must name its site in 采样点编号"
-        if self.district_id is None:
-            return (
-                f"unknown district {self.district_label!r} (the file's folder): not in the district alias table; "
-                "rename the folder to the district's code or add the spelling to "
-                "dbt_project/seeds/district_aliases.csv"
-            )
         site = self.sites.get(site_id)
         if site is None:
             return (

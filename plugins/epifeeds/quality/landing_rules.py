@@ -113,13 +113,15 @@ TRAILING_DAYS = 7
 def delivered_rows(
     conn: psycopg.Connection, feed: str, first: date, last: date
 ) -> dict[tuple[str, date], int]:
-    """Rows read in the latest delivery of each reporter and report date; an unreadable (quarantined)
-    delivery counts as 0 rows. A feed pulled whole (the district API) has the one reporter '*'."""
+    """Rows read in the latest landed delivery of each reporter and report date. A quarantined delivery is
+    not counted: it has its own C3 finding (kind `quarantined`, `landing/ingest_run.py`), and judging it
+    empty too would make two findings of one cause. A feed pulled whole (the district API) has the one
+    reporter '*'."""
     rows = conn.execute(
         """
         select distinct on (reporter, report_date) reporter, report_date, coalesce(rows_read, 0)
         from landing.batches
-        where feed = %s and report_date between %s and %s and status in ('landed', 'quarantined')
+        where feed = %s and report_date between %s and %s and status = 'landed'
         order by reporter, report_date, received_at desc, batch_id desc
         """,
         (feed, first, last),
@@ -130,7 +132,7 @@ def delivered_rows(
 def check_delivery_volume(
     conn: psycopg.Connection, feed: str, expected_dates: list[date], run_id: str, as_of: datetime
 ) -> list[CheckResult]:
-    """C3 per reporter and day: an empty (or unreadable) delivery on a day reports are expected is an
+    """C3 per reporter and day: an empty delivery (landed, no rows) on a day reports are expected is an
     error; one far below the reporter's trailing 7-day median is a warning. Only days on which the feed
     is expected (the calendar) are judged; a day with no delivery at all is C1's business."""
     if not expected_dates:
@@ -146,7 +148,7 @@ def check_delivery_volume(
         problems = {
             "empty": (
                 "error",
-                "an empty or unreadable delivery on a day reports are expected" if rows == 0 else "",
+                "an empty delivery (no data rows) on a day reports are expected" if rows == 0 else "",
             ),
             "low_volume": (
                 "warn",

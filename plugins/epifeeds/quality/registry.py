@@ -80,9 +80,10 @@ _DISTRICT_FIGURES = ("new_positives", "new_confirmed", "new_asymptomatic")
 _ITS_DISTRICT_RECONCILIATIONS = Explains(("R2", "R4"), "district", same_feed=True)
 
 
-def _when_absent(kind: str) -> tuple[Explains, ...]:
-    """What an absent report breaks, explained by a root cause of this kind (`missing`, `empty`)."""
-    return tuple(replace(link, kinds=(kind,)) for link in _ABSENT_EXPLAINS)
+def _when_absent(*kinds: str) -> tuple[Explains, ...]:
+    """What an absent report breaks, explained by a root cause of these kinds (`missing`; `empty`,
+    `quarantined`)."""
+    return tuple(replace(link, kinds=kinds) for link in _ABSENT_EXPLAINS)
 
 
 RULES: dict[str, RuleSpec] = {
@@ -117,24 +118,26 @@ RULES: dict[str, RuleSpec] = {
         RuleSpec(
             "C3",
             "no empty or thin delivery",
-            "no empty delivery on an expected day; volume not below 50 % of the trailing 7-day median; a "
-            "file cut short is C3 too (its rows after the cut are lost)",
-            "`quality/landing_rules.py`, after each ingest",
+            "every delivery lands: one refused (unreadable, beyond a limit) or that could not be loaded is "
+            "quarantined, one finding per delivery (`landing/ingest_run.py`); no empty delivery on an expected "
+            "day; volume not below 50 % of the trailing 7-day median; a file cut short is C3 too (its rows "
+            "after the cut are lost)",
+            "`landing/ingest_run.py` and `quality/landing_rules.py`, after each ingest",
             "landing.batches, landing.rejects",
-            "empty: error; thin: warn",
+            "quarantined, empty: error; thin: warn",
             "feed-operations",
             explains=(
-                *_when_absent("empty"),
+                *_when_absent("empty", "quarantined"),
                 Explains(("R2", "R4"), "district", kinds=("rejected_rows",), same_feed=True),
                 Explains(
                     ("C1",),
                     "reporter",
-                    kinds=("empty", "rejected_rows"),
+                    kinds=("empty", "quarantined", "rejected_rows"),
                     same_feed=True,
                     of_kinds=("missing",),
                 ),
             ),
-            root_cause_kinds=("empty",),
+            root_cause_kinds=("empty", "quarantined"),
         ),
         RuleSpec(
             "S1",

@@ -11,7 +11,7 @@ or retried after a failed try judges what that try landed. Here:
   spelling: one more alias in `plugins/epifeeds/feeds/contracts.py`;
 - a missing optional measure (a count column) with no unknown label beside it is a **warning**: the
   measure is blank for the whole file, not "pending";
-- a missing required column never gets here: the file is quarantined (C3 `empty`, with the reason).
+- a missing required column never gets here: the file is quarantined (C3 `quarantined`, with the reason).
 
 Findings are keyed on the delivery's reporter and report date (`S1:drift:<feed>:<reporter>:<date>`,
 `S1:missing_optional:...`); a later delivery whose header is clean resolves them.
