@@ -5,12 +5,16 @@ from __future__ import annotations
 import io
 import json
 import time
+import tracemalloc
 import zipfile
 from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openpyxl import Workbook
 
+from epifeeds.feeds import limits
 from epifeeds.feeds.contracts import TESTING_SITES
 from epifeeds.feeds.hotels import parse_hotel_report
 from epifeeds.feeds.limits import FileTooLarge, Limits, check_xlsx, json_depth
@@ -90,6 +94,49 @@ def test_deeply_nested_json_is_refused_not_a_recursion_error():
 
 def test_json_depth_ignores_brackets_inside_strings():
     assert json_depth(b'{"a": "[[[[{{{{", "b": [1, {"c": "]]]]"}]}') == 3
+
+
+def nesting(value) -> int:
+    """The depth of a Python value as json.dumps writes it: the oracle, independent of the byte scanner."""
+    if isinstance(value, dict):
+        return 1 + max(map(nesting, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(nesting, value), default=0)
+    return 0
+
+
+TEXT = st.text(alphabet=st.sampled_from('[]{}"\\\n,: a中'), max_size=8)
+JSON_VALUES = st.recursive(
+    st.none() | st.integers() | TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=JSON_VALUES, ascii_only=st.booleans(), window=st.integers(min_value=2, max_value=40))
+def test_json_depth_is_the_documents_nesting_whatever_the_window(value, ascii_only, window):
+    """The scan takes the document a window at a time: a string a window's end cuts open, an escape cut in
+    two, strings longer than a window, must not change the depth."""
+    document = json.dumps(value, ensure_ascii=ascii_only).encode()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(limits, "_JSON_WINDOW", window)
+        assert json_depth(document) == nesting(value)
+
+
+def test_json_depth_holds_a_window_not_the_document():
+    """A 20 MB registry-like document is scanned with a peak of Python memory far below its size (a
+    substitution over the whole document held 385 MB for 32 MB)."""
+    entry = {"site_id": "TS1401050001", "site_name": "亲贤[1]号{采样点}", "ids": [1, 2, {"x": "y"}]}
+    document = json.dumps([entry] * 220_000, ensure_ascii=False).encode()
+    assert len(document) > 20 * 2**20
+    tracemalloc.start()
+    try:
+        depth = json_depth(document)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert depth == nesting([entry]) == 4 and peak < len(document) / 4, f"peak {peak / 2**20:.1f} MiB"
 
 
 def test_file_size_and_row_limits_come_from_the_environment(monkeypatch):

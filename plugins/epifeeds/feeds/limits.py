@@ -287,14 +287,32 @@ def _check_sheet(archive: zipfile.ZipFile, name: str, limits: Limits) -> tuple[t
 
 
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_JSON_BRACKETS = re.compile(rb"[\[\]{}]")
+_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
+_STEP = [1 if byte in b"[{" else -1 for byte in range(256)]  # what a bracket does to the depth
+_JSON_WINDOW = 1 << 18  # 256 KB: its strings taken out cost about 16 times that at the peak
 
 
 def json_depth(document: bytes) -> int:
-    """The deepest nesting of arrays and objects in a JSON text, without parsing it."""
-    brackets = _JSON_BRACKETS.findall(_JSON_STRING.sub(b'""', document))
-    steps = (1 if b in (b"[", b"{") else -1 for b in brackets)
-    return max(accumulate(steps, initial=0))
+    """The deepest nesting of arrays and objects in a JSON text, without parsing it: its strings taken out
+    (brackets inside them are text), a window at a time so that memory stays flat whatever the size."""
+    depth = deepest = position = 0
+    window = _JSON_WINDOW
+    while position < len(document):
+        end = min(position + window, len(document))
+        outside = _JSON_STRING.sub(b"", document[position:end])
+        cut = outside.find(b'"')  # a string the window's end cut open: the next window starts at its quote
+        if cut < 0 or end == len(document):
+            cut, resume = len(outside), end
+        else:
+            resume = end - (len(outside) - cut)
+        if resume == position:  # one string longer than the window: widen it
+            window *= 2
+            continue
+        brackets = outside[:cut].translate(None, _NOT_BRACKETS)
+        deepest = max(deepest, *accumulate(map(_STEP.__getitem__, brackets), initial=depth))
+        depth += sum(brackets.count(b) for b in (b"[", b"{")) - sum(brackets.count(b) for b in (b"]", b"}"))
+        position, window = resume, _JSON_WINDOW
+    return deepest
 
 
 def check_json(payload: bytes | str, what: str, limits: Limits | None = None) -> None:
