@@ -129,9 +129,3 @@ class FileDrop:
                 f"EPIFEEDS_FILE_DROP_URL) and ask the registry's owner to publish it"
             )
         return self.arrived_at(path), self._uri(path)
-
-    def read_path(self, relative_path: str) -> tuple[bytes, datetime, str]:
-        """(bytes, arrival time, URI) of one file below the root."""
-        arrived_at, uri = self.located(relative_path)
-        with self.open(relative_path) as handle:
-            return handle.read(), arrived_at, uri
