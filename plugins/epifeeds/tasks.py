@@ -254,10 +254,10 @@ def validate_changed_slices(
 def check_file_deliveries(
     conn, deliveries: list[dict], run_id: str, run_time: datetime | None, feeds: Iterable[str] = ()
 ) -> list[dict]:
-    """What landing saw of each report delivery: rejected rows (V1, I1, C3 for a file cut short) and
-    empty, unreadable or thin deliveries (C3), over the report dates this run pulled, for the report
-    feeds delivered and those of `feeds` (a cleared run whose deliveries are all repeats judges again
-    what its first try landed)."""
+    """What landing saw of each report delivery: its header (S1), rejected rows (V1, I1, C3 for a file
+    cut short) and empty or thin deliveries (C3; a quarantined one has its C3 from the ingest), over the
+    report dates this run pulled, for the report feeds delivered and those of `feeds` (a cleared run
+    whose deliveries are all repeats judges again what its first try landed)."""
     from epifeeds.quality.completeness import feed_expected_on
     from epifeeds.quality.landing_rules import check_delivery_volume, check_rejects
     from epifeeds.quality.schema_drift import check_headers
