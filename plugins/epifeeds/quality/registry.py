@@ -144,11 +144,11 @@ RULES: dict[str, RuleSpec] = {
             "header matches the feed's contract",
             "each file's header against its contract: an unknown column next to a missing expected one is "
             "drift (error, the likely match named); a missing optional measure column is a warning, so a "
-            "measure is never emptied silently; a missing required column quarantines the file (C3 empty). "
+            "measure is never emptied silently; a missing required column quarantines the file (C3 quarantined). "
             "A spelling seen in the wild is one more alias in `feeds/contracts.py`",
             "`quality/schema_drift.py`, after each file ingest (the parser reports matched, unknown and "
             "missing columns; it never judges)",
-            "the header report of each delivery (`feeds/records.py` `HeaderReport`)",
+            "landing.batches.header: the header report of each landed delivery (`feeds/records.py` `HeaderReport`)",
             "drift: error; optional column missing: warn",
             "data-platform",
             explains=(_ITS_DISTRICT_RECONCILIATIONS, Explains(("P2",), "district")),
