@@ -28,18 +28,6 @@ from epifeeds.landing.loader import Delivery
 from epifeeds.landing.schema import ensure_landing_schema
 
 
-@dataclass(frozen=True)
-class OversizeFile:
-    """A file whose listed size is beyond the limit: it is never read whole (`DropRun.land` streams it into
-    the archive and quarantines it), whatever it holds."""
-
-    size: int
-    max_bytes: int
-
-    def refusal(self, what: str) -> FileTooLarge:
-        return file_too_large(self.size, what, self.max_bytes)
-
-
 @dataclass
 class DropRun:
     """What landing one file needs: the run, the drop, the registry's reporters and the roster."""
@@ -52,14 +40,15 @@ class DropRun:
     repeats: int = 0
     feed: str = "file drop"  # for the messages of files that could not be read
 
-    def read(self, drop_file: DropFile, reporter: str) -> bytes | OversizeFile | None:
-        """The file's bytes; an OversizeFile, unread, when it is beyond EPIFEEDS_MAX_FILE_MB; None when the
-        drop cannot read it: then it is listed as failed (the run fails at the end) and the caller skips it."""
+    def read(self, drop_file: DropFile, reporter: str) -> bytes | FileTooLarge | None:
+        """The file's bytes; its refusal, unread, when it is beyond EPIFEEDS_MAX_FILE_MB (`land` then streams
+        it into the archive and quarantines it); None when the drop cannot read it: then it is listed as
+        failed (the run fails at the end) and the caller skips it."""
         try:
             size = self.drop.size(drop_file.relative_path)
             max_bytes = load_limits().max_file_bytes
-            if size is not None and size > max_bytes:
-                return OversizeFile(size, max_bytes)
+            if size > max_bytes:
+                return file_too_large(size, f"{drop_file.file_format.upper()} file", max_bytes)
             return self.drop.read(drop_file)
         except OSError as error:
             self._unreadable(drop_file, reporter, error)
@@ -77,20 +66,20 @@ class DropRun:
         contract: FeedContract,
         reporter: str,
         drop_file: DropFile,
-        payload: bytes | OversizeFile,
+        payload: bytes | FileTooLarge,
         parse: Callable[[bytes], ParseResult],
     ) -> dict[str, Any] | None:
         """Land one slice of a file; the delivery's record (also kept in `deliveries`), None for a repeat
         (or for an oversize file the drop could not read to the end, listed as failed)."""
         sha256 = None
-        if isinstance(payload, OversizeFile):  # archived a chunk at a time, ledgered by its hash, refused
+        if isinstance(payload, FileTooLarge):  # archived a chunk at a time, ledgered by its hash, refused
             try:
                 with self.drop.open(drop_file.relative_path) as source:
                     sha256, _ = archive_stream(self.run.archive_url, contract.feed, source)
             except OSError as error:
                 self._unreadable(drop_file, reporter, error)
                 return None
-            payload, parse = b"", refusing(payload.refusal(f"{drop_file.file_format.upper()} file"))
+            payload, parse = b"", refusing(payload)
         delivery = Delivery(
             contract.feed,
             reporter,

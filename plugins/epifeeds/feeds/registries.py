@@ -18,9 +18,9 @@ from typing import Any
 import psycopg
 
 from epifeeds.feeds.contracts import ISOLATION_HOTELS, TESTING_SITES, FeedContract
-from epifeeds.feeds.drop_ingest import OversizeFile, refusing
+from epifeeds.feeds.drop_ingest import refusing
 from epifeeds.feeds.file_drop import FileDrop, FileDropUnavailable
-from epifeeds.feeds.limits import FileTooLarge, check_json, load_limits
+from epifeeds.feeds.limits import FileTooLarge, check_json, file_too_large, load_limits
 from epifeeds.feeds.names import DistrictRoster, load_district_roster, normalise_label
 from epifeeds.feeds.parsing import Reject, UnreadablePayload
 from epifeeds.feeds.records import FileParseResult, clean_id, outcome_record, resolve_district, typed_value
@@ -196,7 +196,7 @@ def _registry_delivery(
     if size > max_bytes:
         with drop.open(relative) as source:
             sha256, _ = archive_stream(archive_url, contract.feed, source)
-        refusal = OversizeFile(size, max_bytes).refusal("registry JSON")
+        refusal = file_too_large(size, "registry JSON", max_bytes)
         return Delivery(contract.feed, "*", report_date, uri, b"", received_at, sha256), refusal
     with drop.open(relative) as source:
         payload = source.read()
